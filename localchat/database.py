@@ -1,0 +1,304 @@
+"""Open a store, migrate it, and work in it through sessions.
+
+    from localchat import get_session, init_db, local_session
+    init_db()                                   # create or upgrade the per-user store
+    with get_session() as s:                    # one transaction
+        ...                                     # commit on success, rollback on error
+    with local_session() as s:                  # a fresh temporary store
+        ...
+
+A *store* is one database (a SQLite file with ``files/`` beside it, or a
+PostgreSQL database). A *session* is one transaction on one store in one
+thread; it binds localchat's models to that store for its duration, so two
+stores can be used one after the other or nested and never mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import peewee
+from playhouse import db_url
+
+from . import schema
+from .config import DEFAULT_APP_NAME, StoreConfig, resolve
+from .errors import ConfigError, LocalchatError
+from .models import ALL_MODELS, router
+
+__all__ = [
+    "SQLITE_PRAGMAS",
+    "BUSY_TIMEOUT_SECONDS",
+    "Store",
+    "Session",
+    "open_store",
+    "init_db",
+    "drop_db",
+    "reset_db",
+    "get_session",
+    "local_session",
+    "close_all",
+]
+
+#: Applied to every SQLite connection. WAL with synchronous=NORMAL never
+#: corrupts the file; a power cut may lose the last commits (not torn data).
+SQLITE_PRAGMAS: dict[str, Any] = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "cache_size": -16000,
+}
+#: How long a writer waits for another writer's lock before giving up.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+class Session:
+    """One transaction on one store, as handed out by :func:`get_session`.
+
+    Data-access functions take it first: ``create_user(s, email=...)``.
+    ``s.db`` is the peewee database, ``s.store`` the :class:`Store`.
+    """
+
+    __slots__ = ("store", "db")
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.db = store.db
+
+    def after_commit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` once the outermost transaction commits (never on rollback)."""
+        self.db.after_commit(fn)
+
+    def savepoint(self) -> Any:
+        """A nested transaction: ``with s.savepoint(): ...`` rolls back alone."""
+        return self.db.atomic()
+
+    def __repr__(self) -> str:
+        return f"<Session on {self.store.config.describe()}>"
+
+
+class Store:
+    """One database and its file store. Use :func:`open_store`, not the constructor."""
+
+    def __init__(self, config: StoreConfig, *, migrations_dir: str | Path | None = None) -> None:
+        self.config = config
+        self.migrations_dir = Path(migrations_dir) if migrations_dir else schema.MIGRATIONS_DIR
+        self.db = _connect(config)
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    # -- where --------------------------------------------------------------
+    @property
+    def path(self) -> Path | None:
+        return self.config.path
+
+    @property
+    def files_dir(self) -> Path | None:
+        return self.config.files_dir
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.config.is_sqlite
+
+    def exists(self) -> bool:
+        """Whether the database exists (a SQLite file on disk; PostgreSQL: assumed)."""
+        return self.path.exists() if self.path is not None else True
+
+    # -- schema -------------------------------------------------------------
+    def upgrade(self, target: str | None = None) -> list[str]:
+        """Apply pending migrations (through ``target``); returns their names."""
+        self._prepare_files()
+        applied = schema.upgrade(self, target)
+        if target is None:
+            self._migrated = True
+        return applied
+
+    def downgrade(self, target: str | None = None) -> list[str]:
+        """Revert the newest migration (or back through ``target``); returns names."""
+        self._migrated = False
+        return schema.downgrade(self, target)
+
+    def migration_status(self) -> list[schema.MigrationState]:
+        """Every migration, applied or pending. Read-only: never creates the file."""
+        return schema.status(self)
+
+    def ensure_migrated(self) -> None:
+        """Upgrade once per process; later calls cost nothing."""
+        if not self._migrated:
+            with self._migrate_lock:
+                if not self._migrated:
+                    self.upgrade()
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per table of the domain model. Read-only."""
+        if not self.exists():
+            return {}
+        with self.db.connection_context():
+            tables = set(self.db.get_tables())
+            return {
+                m._meta.table_name: m.select().bind(self.db).count()
+                for m in ALL_MODELS
+                if m._meta.table_name in tables
+            }
+
+    # -- sessions -----------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: commit on success, rollback on exception, connection closed."""
+        self.ensure_migrated()
+        with self.db.connection_context():
+            router.push(self.db)
+            try:
+                with self.db.atomic():
+                    yield Session(self)
+            finally:
+                router.pop()
+
+    def close(self) -> None:
+        """Close this thread's connection, if open."""
+        if not self.db.is_closed():
+            self.db.close()
+
+    def _prepare_files(self) -> None:
+        """Create the private folder and the 0600 database file, if missing."""
+        if self.path is None:
+            return
+        folder = self.path.parent
+        if not folder.exists():
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+
+    def __repr__(self) -> str:
+        return f"<Store {self.config.describe()}>"
+
+
+def _connect(config: StoreConfig) -> peewee.Database:
+    if config.echo:
+        logging.getLogger("peewee").setLevel(logging.DEBUG)
+        if not logging.getLogger("peewee").handlers:
+            logging.getLogger("peewee").addHandler(logging.StreamHandler())
+    if config.path is not None:
+        return peewee.SqliteDatabase(
+            str(config.path),
+            pragmas=SQLITE_PRAGMAS,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            lock_type="IMMEDIATE",
+            autoconnect=False,
+        )
+    assert config.url is not None
+    try:
+        return db_url.connect(
+            config.url, autoconnect=False, unquote_user=True, unquote_password=True
+        )
+    except (ValueError, RuntimeError, ImportError) as exc:
+        raise ConfigError(
+            f"cannot open {config.describe()}: {exc} (PostgreSQL needs "
+            "`pip install 'localchat[postgres]'`)."
+        ) from exc
+
+
+def open_store(
+    db_path: str | os.PathLike[str] | None = None,
+    *,
+    url: str | None = None,
+    app_name: str = DEFAULT_APP_NAME,
+    migrations_dir: str | Path | None = None,
+) -> Store:
+    """The :class:`Store` for a location (see :mod:`localchat.config`); creates nothing.
+
+    Stores are cached per location, so every caller shares one database object.
+    """
+    config = resolve(db_path, url=url, app_name=app_name)
+    key = f"{config.describe()}|{migrations_dir or ''}"
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = Store(config, migrations_dir=migrations_dir)
+        return store
+
+
+def close_all() -> None:
+    """Forget every cached store (closing this thread's connections)."""
+    with _stores_lock:
+        for store in _stores.values():
+            store.close()
+        _stores.clear()
+
+
+def init_db(
+    db_path: str | os.PathLike[str] | None = None,
+    *,
+    url: str | None = None,
+    app_name: str = DEFAULT_APP_NAME,
+) -> list[str]:
+    """Create or upgrade the store to the newest migration; returns what was applied."""
+    return open_store(db_path, url=url, app_name=app_name).upgrade()
+
+
+def drop_db(
+    db_path: str | os.PathLike[str] | None = None,
+    *,
+    url: str | None = None,
+    app_name: str = DEFAULT_APP_NAME,
+) -> list[str]:
+    """Revert every migration: all localchat tables and data are gone. Returns names."""
+    store = open_store(db_path, url=url, app_name=app_name)
+    if not store.exists():
+        return []
+    applied = [m for m in store.migration_status() if m.applied]
+    return store.downgrade(applied[0].name) if applied else []
+
+
+def reset_db(
+    db_path: str | os.PathLike[str] | None = None,
+    *,
+    url: str | None = None,
+    app_name: str = DEFAULT_APP_NAME,
+) -> list[str]:
+    """Drop everything and migrate afresh; returns the migrations applied."""
+    drop_db(db_path, url=url, app_name=app_name)
+    return init_db(db_path, url=url, app_name=app_name)
+
+
+@contextlib.contextmanager
+def get_session(
+    db_path: str | os.PathLike[str] | None = None,
+    *,
+    url: str | None = None,
+    app_name: str = DEFAULT_APP_NAME,
+) -> Iterator[Session]:
+    """A transaction on the configured store, upgraded to the newest schema first."""
+    with open_store(db_path, url=url, app_name=app_name).session() as s:
+        yield s
+
+
+@contextlib.contextmanager
+def local_session(db_path: str | os.PathLike[str] | None = None) -> Iterator[Session]:
+    """A transaction on an explicit SQLite file, or on a fresh temporary store.
+
+    The temporary store (``db_path=None``) and its folder are deleted afterwards.
+    """
+    if db_path is not None:
+        with open_store(db_path).session() as s:
+            yield s
+        return
+    folder = tempfile.mkdtemp(prefix="localchat-")
+    store = Store(resolve(Path(folder) / "localchat.db"))
+    try:
+        with store.session() as s:
+            yield s
+    finally:
+        store.close()
+        shutil.rmtree(folder, ignore_errors=True)

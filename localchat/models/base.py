@@ -1,0 +1,129 @@
+"""Shared model plumbing: the session router, UTC timestamps, uuids, ``to_dict``.
+
+Models are bound to :data:`router`, a database proxy whose target is the
+database of the innermost open session *in the current thread*. Two stores can
+therefore be used one after the other, nested, or from different threads,
+and never see each other's rows.
+
+    from localchat import local_session
+    from localchat.models import User
+    with local_session() as s:          # binds the router for this block
+        User.create(email="ada@example.org")
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+import uuid as _uuid
+from typing import Any
+
+from peewee import DatabaseProxy, DateTimeField, Model, UUIDField
+from playhouse.shortcuts import model_to_dict
+
+from ..errors import NoSession
+
+__all__ = ["router", "utcnow", "UTCDateTimeField", "BaseModel", "TimestampedModel"]
+
+
+class _SessionRouter(DatabaseProxy):
+    """A ``DatabaseProxy`` whose target is a per-thread stack of databases."""
+
+    __slots__ = ("_local", "_backend")
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_local", threading.local())
+        object.__setattr__(self, "_backend", None)
+        object.__setattr__(self, "_callbacks", [])
+
+    @property  # type: ignore[override]
+    def obj(self) -> Any:
+        stack = getattr(self._local, "stack", None)
+        return stack[-1] if stack else None
+
+    def push(self, database: Any) -> None:
+        stack = self._local.__dict__.setdefault("stack", [])
+        stack.append(database)
+        # Field hooks (JSONField, BlobField) keep per-backend converters; fire
+        # them when the backend class changes (one backend per process).
+        backend = type(database)
+        if backend is not self._backend:
+            object.__setattr__(self, "_backend", backend)
+            for callback in self._callbacks:
+                callback(database)
+
+    def pop(self) -> None:
+        self._local.stack.pop()
+
+    def initialize(self, obj: Any) -> None:  # pragma: no cover - not used
+        raise TypeError("the session router is bound by sessions, not initialize().")
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        target = self.obj
+        if target is None:
+            raise NoSession(
+                "no open localchat session in this thread; wrap the call in "
+                "`with get_session() as s:` or `with local_session() as s:`."
+            )
+        return getattr(target, attr)
+
+
+router = _SessionRouter()
+
+
+def utcnow() -> _dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class UTCDateTimeField(DateTimeField):
+    """Stores naive UTC, returns aware UTC; naive input is taken as UTC.
+
+    One storage form everywhere keeps SQLite's text comparison correct and
+    PostgreSQL's ``timestamp`` unambiguous.
+    """
+
+    def db_value(self, value: Any) -> Any:
+        if isinstance(value, _dt.datetime) and value.tzinfo is not None:
+            value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+        return super().db_value(value)
+
+    def python_value(self, value: Any) -> Any:
+        value = super().python_value(value)
+        if isinstance(value, _dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value
+
+
+class BaseModel(Model):
+    """Base of every localchat table: integer ``id`` and ``to_dict()``."""
+
+    class Meta:
+        database = router
+        legacy_table_names = False
+
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """A JSON-ready dict of this row's columns (foreign keys as ids)."""
+        kwargs.setdefault("recurse", False)
+        data = model_to_dict(self, **kwargs)
+        for key, value in data.items():
+            if isinstance(value, _uuid.UUID):
+                data[key] = str(value)
+            elif isinstance(value, (_dt.datetime, _dt.date)):
+                data[key] = value.isoformat()
+        return data
+
+
+class TimestampedModel(BaseModel):
+    """Adds a public ``uuid`` and ``created_at`` / ``updated_at``."""
+
+    uuid = UUIDField(unique=True, default=_uuid.uuid4)
+    created_at = UTCDateTimeField(default=utcnow)
+    updated_at = UTCDateTimeField(default=utcnow)
+
+    def save(self, *args: Any, **kwargs: Any) -> int:
+        if self._pk is not None:  # an update: move updated_at
+            self.updated_at = utcnow()
+        return super().save(*args, **kwargs)

@@ -1,0 +1,86 @@
+"""Conversations, their message trees and the model responses.
+
+    from localchat.models import Conversation, Message
+    (Message.select()
+        .where(Message.conversation == conv)
+        .order_by(Message.created_at, Message.id))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import CharField, ForeignKeyField, IntegerField, JSONField, TextField
+
+from .base import BaseModel, TimestampedModel, UTCDateTimeField, utcnow
+from .users import User
+
+__all__ = ["CONVERSATION_STATUSES", "ROLES", "Conversation", "Message", "Response"]
+
+CONVERSATION_STATUSES = ("active", "archived")
+ROLES = ("user", "assistant", "system", "tool")
+
+
+class Conversation(TimestampedModel):
+    """A chat (seed names: ChatSession, thread). ``user`` is null when anonymous."""
+
+    user = ForeignKeyField(User, null=True, backref="conversations", on_delete="CASCADE")
+    external_id = CharField(unique=True, null=True)  # an app's own thread id
+    title = CharField(null=True, max_length=500)
+    status = CharField(default="active", max_length=16)
+    default_model = CharField(null=True)
+    last_message = TextField(null=True)
+
+    class Meta:
+        table_name = "conversation"
+        indexes = (
+            (("user", "status", "updated_at"), False),
+            (("updated_at",), False),
+        )
+
+    @property
+    def thread_id(self) -> str:
+        """Seed 002's identifier: the app's thread id, else the uuid."""
+        return self.external_id or str(self.uuid)
+
+
+class Message(TimestampedModel):
+    """One node of a conversation's message tree."""
+
+    conversation = ForeignKeyField(Conversation, backref="messages", on_delete="CASCADE")
+    parent = ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL")
+    role = CharField(max_length=16)
+    content = TextField()
+    model = CharField(null=True)
+    metadata = JSONField(null=True)
+
+    class Meta:
+        table_name = "message"
+        indexes = ((("conversation", "created_at"), False),)
+
+    @property
+    def sender_type(self) -> str:
+        """Seed 001's name for ``role``."""
+        return self.role
+
+    @property
+    def role_metadata(self) -> Any:
+        """Seed 001's name for ``metadata``."""
+        return self.metadata
+
+
+class Response(BaseModel):
+    """Usage and timing of the model call that produced an assistant message."""
+
+    message = ForeignKeyField(Message, unique=True, backref="responses", on_delete="CASCADE")
+    model_used = CharField()
+    tokens_prompt = IntegerField(null=True)
+    tokens_completion = IntegerField(null=True)
+    tokens_total = IntegerField(null=True)
+    completion_time_ms = IntegerField(null=True)
+    options = JSONField(null=True)
+    usage_details = JSONField(null=True)
+    created_at = UTCDateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "response"

@@ -1,0 +1,207 @@
+"""Schema versions: apply, revert and report the migrations in ``migrations/``.
+
+The work is done by ``playhouse.migrations.Runner``; this module adds what a
+desktop store needs around it:
+
+* the whole upgrade is one transaction holding the write lock, so two
+  processes opening the same old database migrate it exactly once, and a
+  failing migration leaves the database at the version it had before;
+* foreign keys are switched off around it (a SQLite table rebuild would
+  otherwise cascade-delete child rows) and ``PRAGMA foreign_key_check``
+  must pass before the commit;
+* a database holding data is copied beside itself (SQLite online backup)
+  before anything is applied;
+* a database migrated by a newer localchat is refused, untouched.
+
+    from localchat import open_store
+    store = open_store("/tmp/chat.db")
+    store.upgrade()            # ['0001_initial', ...]
+    store.migration_status()   # [MigrationState(name='0001_initial', applied=True, known=True)]
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import peewee
+from playhouse import migrations as pw_migrations
+
+from .errors import MigrationError, SchemaTooNew
+
+if TYPE_CHECKING:
+    from .database import Store
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "HISTORY_TABLE",
+    "MigrationState",
+    "status",
+    "upgrade",
+    "downgrade",
+    "backup_path",
+]
+
+HISTORY_TABLE = "schema_migration"
+#: Where the shipped migration scripts live (the package ``localchat.migrations``).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+if not MIGRATIONS_DIR.is_dir():  # a source checkout: top-level migrations/
+    MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+_PG_LOCK_KEY = 0x6C6F63616C63  # "localc": pg_advisory_xact_lock key
+_LONG_WAIT_MS = 600_000  # how long a second process waits for a running upgrade
+
+
+class MigrationState(NamedTuple):
+    name: str
+    applied: bool
+    known: bool  # False: recorded in the database, but no such file here
+
+
+def _runner(store: Store) -> pw_migrations.Runner:
+    return pw_migrations.Runner(store.db, str(store.migrations_dir), table_name=HISTORY_TABLE)
+
+
+def status(store: Store) -> list[MigrationState]:
+    """Every migration, in order. Read-only: a missing database stays missing."""
+    if not store.exists():
+        files = pw_migrations.Migration.load_directory(str(store.migrations_dir))
+        return [MigrationState(m.name, False, True) for m in files]
+    with store.db.connection_context():
+        rows = _runner(store).status()
+    return [MigrationState(m.name, m.applied is not None, m.path is not None) for m in rows]
+
+
+def _refuse_newer(rows: list[MigrationState], store: Store) -> None:
+    unknown = [m.name for m in rows if not m.known]
+    if unknown:
+        raise SchemaTooNew(
+            f"{store.config.describe()} was migrated by a newer localchat "
+            f"(unknown migrations: {', '.join(unknown)}); upgrade localchat to open it. "
+            "The database was not changed."
+        )
+
+
+def backup_path(store: Store, before: str) -> Path:
+    """Where the copy taken before applying migration ``before`` goes."""
+    assert store.path is not None
+    return store.path.with_name(f"{store.path.name}.pre-{before}.bak")
+
+
+def _backup(store: Store, before: str) -> Path:
+    """Copy the database beside itself with SQLite's online backup API."""
+    target = backup_path(store, before)
+    partial = target.with_name(target.name + ".partial")
+    fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    os.close(fd)
+    src = sqlite3.connect(str(store.path))
+    dst = sqlite3.connect(str(partial))
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+    os.replace(partial, target)
+    return target
+
+
+def _holds_data(rows: list[MigrationState]) -> bool:
+    return any(m.applied for m in rows)
+
+
+def upgrade(store: Store, target: str | None = None) -> list[str]:
+    """Apply every pending migration (or through ``target``) in one transaction."""
+    rows = status(store)
+    _refuse_newer(rows, store)
+    names = [m.name for m in rows]
+    if target is not None and target not in names:
+        raise MigrationError(f"unknown migration {target!r}; known: {', '.join(names)}.")
+    pending = [m.name for m in rows if not m.applied]
+    if not pending:
+        return []
+    backup = None
+    if store.is_sqlite and _holds_data(rows):
+        backup = _backup(store, pending[0])
+    return _locked(store, "up", target, backup)
+
+
+def downgrade(store: Store, target: str | None = None) -> list[str]:
+    """Revert the newest migration, or every one back through ``target``."""
+    rows = status(store)
+    _refuse_newer(rows, store)
+    applied = [m.name for m in rows if m.applied]
+    if target is not None and target not in applied:
+        raise MigrationError(
+            f"{target!r} is not an applied migration; applied: {', '.join(applied) or 'none'}."
+        )
+    if not applied:
+        return []
+    return _locked(store, "down", target, None)
+
+
+def _locked(store: Store, direction: str, target: str | None, backup: Path | None) -> list[str]:
+    db = store.db
+    sqlite = isinstance(db, peewee.SqliteDatabase)
+    done: list[str] = []
+    with db.connection_context():
+        if sqlite:
+            old_timeout = db.pragma("busy_timeout")
+            db.pragma("busy_timeout", _LONG_WAIT_MS)
+            db.pragma("foreign_keys", 0)  # outside any transaction, or it is a no-op
+        current = "?"
+        try:
+            with db.atomic():  # BEGIN IMMEDIATE on SQLite: the write lock
+                if not sqlite:
+                    db.execute_sql("SELECT pg_advisory_xact_lock(%s)" % _PG_LOCK_KEY)
+                runner = _runner(store)
+                # Re-read under the lock: another process may have finished first.
+                plan = _plan(runner, direction, target)
+                for current in plan:
+                    step = runner.up(current) if direction == "up" else runner.down(current)
+                    done.extend(step)
+                if sqlite:
+                    _foreign_key_check(db)
+        except MigrationError:
+            raise
+        except Exception as exc:
+            where = f" A copy taken before the upgrade is at {backup}." if backup else ""
+            raise MigrationError(
+                f"migration {current} ({direction}) failed: {type(exc).__name__}: {exc}. "
+                f"Nothing was applied; the database is at the version it had before.{where}"
+            ) from exc
+        finally:
+            if sqlite:
+                db.pragma("foreign_keys", 1)
+                db.pragma("busy_timeout", old_timeout)
+    return done
+
+
+def _plan(runner: pw_migrations.Runner, direction: str, target: str | None) -> list[str]:
+    rows = runner.status()
+    if direction == "up":
+        plan: list[str] = []
+        for m in rows:
+            if m.applied is None and m.path is not None:
+                plan.append(m.name)
+            if m.name == target:
+                break
+        return plan
+    applied = [m.name for m in rows if m.applied is not None]
+    plan = []
+    for name in reversed(applied):
+        plan.append(name)
+        if target is None or name == target:
+            break
+    return plan
+
+
+def _foreign_key_check(db: Any) -> None:
+    broken = db.execute_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise MigrationError(
+            f"the migration left {len(broken)} rows with dangling foreign keys "
+            f"(tables: {', '.join(tables)}); nothing was applied."
+        )
