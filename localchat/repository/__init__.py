@@ -1,0 +1,19 @@
+"""Data-access functions for every entity, re-exported flat.
+
+    from localchat import local_session
+    from localchat.repository import add_message, create_conversation, create_user
+
+    with local_session() as s:
+        user = create_user(s, email="ada@example.org")
+        conv = create_conversation(s, user_id=user.id, title="Hello")
+        add_message(s, conv.id, "user", "Hi there")
+
+Every function takes the session first. ``get_*`` returns None when the record
+is missing, ``update_*`` returns None when missing, ``delete_*`` returns a
+bool. Invalid values raise ``ValidationError``, a uniqueness clash raises
+``Conflict``; a failed call leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,182 @@
+"""The shared shape of every data-access function.
+
+Aggregate modules are mostly one-line wrappers over these helpers:
+
+    @operation
+    def get_user(s, user_id):           return get_row(User, user_id)
+    @operation
+    def delete_user(s, user_id):        return delete_row(User, user_id)
+
+``operation`` makes each call (1) run on *its* session's store, whatever other
+session is open in the thread, (2) atomic: a failed call is rolled back to a
+savepoint, leaving the session as it was, and (3) raise localchat errors,
+never peewee's ``IntegrityError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid as _uuid
+from collections.abc import Callable, Iterable
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import peewee
+
+from ..database import Session
+from ..errors import Conflict, ValidationError
+from ..models import router
+
+__all__ = [
+    "operation",
+    "get_row",
+    "find_row",
+    "update_row",
+    "delete_row",
+    "paginate",
+    "check_choice",
+    "check_text",
+    "row_id",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+M = TypeVar("M", bound=peewee.Model)
+
+MAX_LIMIT = 10_000
+
+
+def operation(
+    fn: Callable[Concatenate[Session, P], R],
+) -> Callable[Concatenate[Session, P], R]:
+    """Run ``fn(s, ...)`` bound to ``s``'s store, in a savepoint, with clean errors."""
+
+    @functools.wraps(fn)
+    def wrapper(s: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        db = getattr(s, "db", None)
+        if db is None:
+            raise TypeError(
+                f"{fn.__name__}() takes a localchat session first, got {type(s).__name__}."
+            )
+        pushed = router.obj is not db
+        if pushed:
+            router.push(db)
+        try:
+            with db.atomic():
+                return fn(s, *args, **kwargs)
+        except peewee.IntegrityError as exc:
+            raise Conflict(_integrity_message(exc)) from exc
+        finally:
+            if pushed:
+                router.pop()
+
+    return wrapper
+
+
+def _integrity_message(exc: Exception) -> str:
+    text = str(exc)
+    if "UNIQUE" in text or "unique" in text or "duplicate key" in text:
+        return f"already exists: {text}"
+    if "FOREIGN KEY" in text or "foreign key" in text:
+        return f"refers to a record that does not exist: {text}"
+    return f"constraint failed: {text}"
+
+
+def row_id(value: Any, what: str = "id") -> int | None:
+    """An integer primary key from an int, a model instance, or None."""
+    if value is None:
+        return None
+    if isinstance(value, peewee.Model):
+        return value.get_id()  # type: ignore[no-any-return]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{what} must be an integer id, got {value!r}.")
+    return value
+
+
+def _uuid_or_none(value: Any) -> _uuid.UUID | None:
+    if isinstance(value, _uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return _uuid.UUID(value)
+        except ValueError:
+            return None
+    return None
+
+
+def get_row(model: type[M], key: Any) -> M | None:
+    """The row whose id (int) or uuid (str / UUID) is ``key``; None if missing."""
+    if key is None:
+        return None
+    if isinstance(key, model):
+        key = key.get_id()
+    if isinstance(key, int) and not isinstance(key, bool):
+        return model.get_or_none(model._meta.primary_key == key)
+    uid = _uuid_or_none(key)
+    if uid is not None and "uuid" in model._meta.fields:
+        return model.get_or_none(model._meta.fields["uuid"] == uid)
+    if isinstance(key, str) and key.isdigit():
+        return model.get_or_none(model._meta.primary_key == int(key))
+    return None
+
+
+def find_row(model: type[M], *conditions: Any) -> M | None:
+    """The first row matching every condition, or None."""
+    return model.get_or_none(*conditions)
+
+
+def update_row(row: M | None, fields: dict[str, Any]) -> M | None:
+    """Set ``fields`` that are not None on ``row`` and save it; None passes through."""
+    if row is None:
+        return None
+    changes = {k: v for k, v in fields.items() if v is not None}
+    unknown = [k for k in changes if k not in row._meta.fields]
+    if unknown:
+        raise ValidationError(
+            f"{type(row).__name__} has no field {', '.join(sorted(unknown))}."
+        )
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.save()
+    return row
+
+
+def delete_row(model: type[M], key: Any) -> bool:
+    """Delete the row ``key`` names (id or uuid); True if one was deleted."""
+    row = get_row(model, key)
+    if row is None:
+        return False
+    return bool(row.delete_instance())
+
+
+def paginate(query: peewee.ModelSelect, limit: int = 100, offset: int = 0) -> list[Any]:
+    """``query`` limited and offset, after checking both are sane integers."""
+    for name, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"{name} must be an integer, got {value!r}.")
+    if limit < 1 or limit > MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
+    if offset < 0:
+        raise ValidationError(f"offset must be 0 or more, got {offset}.")
+    return list(query.limit(limit).offset(offset))
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` if it is one of ``choices`` (an Enum's ``.value`` is accepted)."""
+    value = getattr(value, "value", value)
+    options = tuple(choices)
+    if value not in options:
+        raise ValidationError(f"{name} {value!r} is not one of {', '.join(options)}.")
+    return str(value)
+
+
+def check_text(name: str, value: Any, *, allow_empty: bool = False, max_length: int | None = None) -> str:
+    """``value`` if it is a string (non-empty unless allowed, not over ``max_length``)."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string, got {type(value).__name__}.")
+    if not allow_empty and not value.strip():
+        raise ValidationError(f"{name} must not be empty.")
+    if "\0" in value:
+        raise ValidationError(f"{name} must not contain NUL characters.")
+    if max_length is not None and len(value) > max_length:
+        raise ValidationError(f"{name} is {len(value)} characters; the limit is {max_length}.")
+    return value
