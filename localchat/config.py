@@ -109,7 +109,9 @@ def resolve(
 ) -> StoreConfig:
     """Resolve where the store lives, without touching the disk."""
     environ = os.environ if env is None else env
-    echo = any(environ.get(k, "").strip().lower() in _TRUE for k in ("LOCALCHAT_DB_ECHO", "DB_ECHO"))
+    echo = any(
+        environ.get(k, "").strip().lower() in _TRUE for k in ("LOCALCHAT_DB_ECHO", "DB_ECHO")
+    )
     if db_path is not None and url is not None:
         raise ConfigError("give db_path or url, not both.")
     if db_path is not None:
@@ -150,7 +152,9 @@ def _from_path(value: str, source: str, app_name: str, echo: bool) -> StoreConfi
         )
     path = Path(value).expanduser()
     if path.exists() and path.is_dir():
-        raise ConfigError(f"database path {str(path)!r} (from {source}) is a directory, not a file.")
+        raise ConfigError(
+            f"database path {str(path)!r} (from {source}) is a directory, not a file."
+        )
     return StoreConfig(path.absolute(), None, source, app_name, echo)
 
 

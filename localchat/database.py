@@ -30,7 +30,7 @@ from playhouse import db_url
 
 from . import schema
 from .config import DEFAULT_APP_NAME, StoreConfig, resolve
-from .errors import ConfigError, LocalchatError
+from .errors import ConfigError
 from .models import ALL_MODELS, router
 
 __all__ = [

@@ -154,7 +154,7 @@ def _locked(store: Store, direction: str, target: str | None, backup: Path | Non
         try:
             with db.atomic():  # BEGIN IMMEDIATE on SQLite: the write lock
                 if not sqlite:
-                    db.execute_sql("SELECT pg_advisory_xact_lock(%s)" % _PG_LOCK_KEY)
+                    db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
                 runner = _runner(store)
                 # Re-read under the lock: another process may have finished first.
                 plan = _plan(runner, direction, target)

@@ -1,7 +1,7 @@
 """The audit log of generation events (seed 004).
 
-    from localchat.models import AuditLog
-    AuditLog.select().where(AuditLog.user_id == "user_123")
+from localchat.models import AuditLog
+AuditLog.select().where(AuditLog.user_id == "user_123")
 """
 
 from __future__ import annotations

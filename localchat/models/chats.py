@@ -1,9 +1,9 @@
 """Conversations, their message trees and the model responses.
 
-    from localchat.models import Conversation, Message
-    (Message.select()
-        .where(Message.conversation == conv)
-        .order_by(Message.created_at, Message.id))
+from localchat.models import Conversation, Message
+(Message.select()
+    .where(Message.conversation == conv)
+    .order_by(Message.created_at, Message.id))
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Uploaded documents: metadata here, bytes in the store's ``files/`` folder.
 
-    from localchat.models import Document
-    Document.select().where(Document.sha256 == digest)
+from localchat.models import Document
+Document.select().where(Document.sha256 == digest)
 """
 
 from __future__ import annotations

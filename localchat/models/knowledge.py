@@ -1,7 +1,7 @@
 """Knowledge chunks for retrieval, idempotent on (source, external_id).
 
-    from localchat.models import KnowledgeChunk
-    KnowledgeChunk.select().where(KnowledgeChunk.source == "docs")
+from localchat.models import KnowledgeChunk
+KnowledgeChunk.select().where(KnowledgeChunk.source == "docs")
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The registry of LLM services (endpoints) and the models each serves.
 
-    from localchat.models import LLMService, LLMModel
-    LLMModel.select().join(LLMService).where(LLMService.name == "openai-prod")
+from localchat.models import LLMService, LLMModel
+LLMModel.select().join(LLMService).where(LLMService.name == "openai-prod")
 """
 
 from __future__ import annotations

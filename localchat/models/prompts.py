@@ -1,7 +1,7 @@
 """Versioned prompt templates, looked up by key.
 
-    from localchat.models import PromptTemplate
-    PromptTemplate.get_or_none(PromptTemplate.key == "p1")
+from localchat.models import PromptTemplate
+PromptTemplate.get_or_none(PromptTemplate.key == "p1")
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """People and their web-UI sessions.
 
-    from localchat.models import User, WebSession
-    User.select().where(User.email == "ada@example.org")
+from localchat.models import User, WebSession
+User.select().where(User.email == "ada@example.org")
 """
 
 from __future__ import annotations

@@ -131,9 +131,7 @@ def update_row(row: M | None, fields: dict[str, Any]) -> M | None:
     changes = {k: v for k, v in fields.items() if v is not None}
     unknown = [k for k in changes if k not in row._meta.fields]
     if unknown:
-        raise ValidationError(
-            f"{type(row).__name__} has no field {', '.join(sorted(unknown))}."
-        )
+        raise ValidationError(f"{type(row).__name__} has no field {', '.join(sorted(unknown))}.")
     for key, value in changes.items():
         setattr(row, key, value)
     row.save()
@@ -169,7 +167,9 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     return str(value)
 
 
-def check_text(name: str, value: Any, *, allow_empty: bool = False, max_length: int | None = None) -> str:
+def check_text(
+    name: str, value: Any, *, allow_empty: bool = False, max_length: int | None = None
+) -> str:
     """``value`` if it is a string (non-empty unless allowed, not over ``max_length``)."""
     if not isinstance(value, str):
         raise ValidationError(f"{name} must be a string, got {type(value).__name__}.")

@@ -1,0 +1,45 @@
+"""localchat's own test set-up: the shipped pytest plugin plus per-test isolation."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import peewee
+import pytest
+
+import localchat
+from localchat.config import ENV_VARS
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+        fts5 = "yes"
+    except sqlite3.OperationalError:
+        fts5 = "no"
+    finally:
+        conn.close()
+    return (
+        f"localchat {localchat.__version__}, peewee {peewee.__version__}, "
+        f"SQLite {sqlite3.sqlite_version}, FTS5 {fts5}"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No developer shell variable leaks in; the platform data dir is per test."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    yield
+    localchat.close_all()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """Where a test's own (not yet created) database file goes."""
+    return tmp_path / "store" / "chat.db"
