@@ -16,4 +16,39 @@ bool. Invalid values raise ``ValidationError``, a uniqueness clash raises
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from . import (
+    audit,
+    conversations,
+    documents,
+    exchanges,
+    knowledge,
+    llm,
+    messages,
+    prompts,
+    users,
+)
+from .audit import *  # noqa: F403
+from .conversations import *  # noqa: F403
+from .documents import *  # noqa: F403
+from .exchanges import *  # noqa: F403
+from .knowledge import *  # noqa: F403
+from .llm import *  # noqa: F403
+from .messages import *  # noqa: F403
+from .prompts import *  # noqa: F403
+from .users import *  # noqa: F403
+
+__all__ = [
+    name
+    for module in (
+        users,
+        conversations,
+        messages,
+        exchanges,
+        prompts,
+        llm,
+        knowledge,
+        audit,
+        documents,
+    )
+    for name in module.__all__
+]

@@ -1,0 +1,163 @@
+"""The ``localchat`` command: a thin layer over the library's own functions.
+
+    $ localchat init                 # create or upgrade the per-user store
+    $ localchat status --json        # path, schema version, pending, row counts
+    $ localchat migrate status       # exit status 1 when migrations are pending
+    $ localchat --db /tmp/x.db migrate down --target 0001_initial
+
+Every command takes ``--db PATH`` (or a URL) and ``--app NAME``. Errors print
+one ``error: ...`` line and exit 2 (a traceback only with ``-v``).
+argparse, not click: the runtime dependencies stay peewee and platformdirs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__
+from .config import DEFAULT_APP_NAME
+from .database import Store, open_store
+from .errors import LocalchatError
+
+__all__ = ["main", "build_parser"]
+
+
+def _store(args: argparse.Namespace) -> Store:
+    target = args.db
+    if target and "://" in target:
+        return open_store(url=target, app_name=args.app)
+    return open_store(target, app_name=args.app)
+
+
+def _schema_version(store: Store) -> str:
+    applied = [m.name for m in store.migration_status() if m.applied]
+    return applied[-1] if applied else "none"
+
+
+def _report(store: Store) -> dict[str, Any]:
+    states = store.migration_status()
+    return {
+        "path": store.config.describe(),
+        "files_dir": str(store.files_dir) if store.files_dir else None,
+        "source": store.config.source,
+        "exists": store.exists(),
+        "schema_version": _schema_version(store),
+        "pending_migrations": [m.name for m in states if not m.applied],
+        "tables": store.table_counts(),
+    }
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    print(f"database:       {report['path']}")
+    if report["files_dir"]:
+        print(f"files:          {report['files_dir']}")
+    print(f"schema version: {report['schema_version']}")
+    pending = report["pending_migrations"]
+    print(f"pending:        {', '.join(pending) if pending else 'none'}")
+    if not report["exists"]:
+        print("(the database does not exist yet; `localchat init` creates it)")
+    for table, count in report["tables"].items():
+        print(f"  {table:<18} {count:>8}")
+
+
+def _print_names(verb: str, names: list[str]) -> None:
+    print("\n".join(f"{verb} {n}" for n in names) if names else "nothing to do.")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    store = _store(args)
+    _print_names("applied", store.upgrade())
+    _print_report(_report(store))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    report = _report(_store(args))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    return 0
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    store = _store(args)
+    print(store.config.describe())
+    if store.files_dir is not None:
+        print(store.files_dir)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if args.action == "up":
+        _print_names("applied", store.upgrade(args.target))
+        return 0
+    if args.action == "down":
+        _print_names("reverted", store.downgrade(args.target))
+        return 0
+    states = store.migration_status()
+    for m in states:
+        mark = "applied" if m.applied else "pending"
+        if not m.known:
+            mark = "unknown (newer localchat)"
+        print(f"[{mark}] {m.name}")
+    return 1 if any(not m.applied for m in states) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", metavar="PATH", help="database file or URL (default: per-user store)"
+    )
+    common.add_argument(
+        "--app",
+        default=DEFAULT_APP_NAME,
+        metavar="NAME",
+        help="application name: which per-user store (default: localchat)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
+    parser = argparse.ArgumentParser(
+        prog="localchat", parents=[common], description="Storage for local LLM chat clients."
+    )
+    parser.add_argument("--version", action="version", version=f"localchat {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, fn: Callable[[argparse.Namespace], int], help: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=fn)
+        return p
+
+    add("init", cmd_init, "create or upgrade the store and show what it holds")
+    p = add("status", cmd_status, "show path, schema version, pending migrations and row counts")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add("path", cmd_path, "print the database file and the files/ folder")
+    p = add("migrate", cmd_migrate, "apply, revert or list schema migrations")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--target", metavar="NAME", help="stop at this migration (e.g. 0001_initial)")
+    # Feature commands register here.
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except LocalchatError as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
