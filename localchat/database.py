@@ -117,7 +117,6 @@ class Store:
     # -- schema -------------------------------------------------------------
     def upgrade(self, target: str | None = None) -> list[str]:
         """Apply pending migrations (through ``target``); returns their names."""
-        self._prepare_files()
         applied = schema.upgrade(self, target)
         if target is None:
             self._migrated = True
@@ -169,19 +168,31 @@ class Store:
         if not self.db.is_closed():
             self.db.close()
 
-    def _prepare_files(self) -> None:
+    def prepare_files(self) -> None:
         """Create the private folder and the 0600 database file, if missing."""
         if self.path is None:
             return
-        folder = self.path.parent
-        if not folder.exists():
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(self.path.parent)
         if not self.path.exists():
             fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
 
     def __repr__(self) -> str:
         return f"<Store {self.config.describe()}>"
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and any missing parents, each new level 0700."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(level, 0o700)
 
 
 def _connect(config: StoreConfig) -> peewee.Database:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -93,13 +94,17 @@ def backup_path(store: Store, before: str) -> Path:
 def _backup(store: Store, before: str) -> Path:
     """Copy the database beside itself with SQLite's online backup API."""
     target = backup_path(store, before)
-    partial = target.with_name(target.name + ".partial")
-    fd = os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    os.close(fd)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".partial")
+    os.close(fd)  # mkstemp: 0600, a name no other process uses
+    partial = Path(name)
     src = sqlite3.connect(str(store.path))
     dst = sqlite3.connect(str(partial))
     try:
         src.backup(dst)
+    except BaseException:
+        dst.close()
+        partial.unlink(missing_ok=True)
+        raise
     finally:
         dst.close()
         src.close()
@@ -121,9 +126,15 @@ def upgrade(store: Store, target: str | None = None) -> list[str]:
     pending = [m.name for m in rows if not m.applied]
     if not pending:
         return []
+    store.prepare_files()
     backup = None
     if store.is_sqlite and _holds_data(rows):
-        backup = _backup(store, pending[0])
+        try:
+            backup = _backup(store, pending[0])
+        except (OSError, sqlite3.Error) as exc:
+            raise MigrationError(
+                f"could not copy {store.path} before migrating ({exc}); nothing was applied."
+            ) from exc
     return _locked(store, "up", target, backup)
 
 
