@@ -27,10 +27,11 @@ __all__ = ["main", "build_parser"]
 
 
 def _store(args: argparse.Namespace) -> Store:
-    target = args.db
+    target = getattr(args, "db", None)
+    app = getattr(args, "app", DEFAULT_APP_NAME)
     if target and "://" in target:
-        return open_store(url=target, app_name=args.app)
-    return open_store(target, app_name=args.app)
+        return open_store(url=target, app_name=app)
+    return open_store(target, app_name=app)
 
 
 def _schema_version(store: Store) -> str:
@@ -110,15 +111,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: options given before the command are not reset by the subparser.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument(
-        "--db", metavar="PATH", help="database file or URL (default: per-user store)"
+        "--db", metavar="PATH", help="database file or URL (default: the per-user store)"
     )
     common.add_argument(
-        "--app",
-        default=DEFAULT_APP_NAME,
-        metavar="NAME",
-        help="application name: which per-user store (default: localchat)",
+        "--app", metavar="NAME", help="application name: whose per-user store (default: localchat)"
     )
     common.add_argument("-v", "--verbose", action="store_true", help="show tracebacks")
     parser = argparse.ArgumentParser(
@@ -151,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except LocalchatError as exc:
-        if args.verbose:
+        if getattr(args, "verbose", False):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,110 @@
+"""The `localchat` command: init, status, path, migrate, and its error contract."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from localchat.cli import build_parser, main
+from localchat.models import ALL_MODELS
+
+
+@pytest.fixture
+def xdg(tmp_path, monkeypatch):
+    home = tmp_path / "xdg-empty"
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home
+
+
+def test_init_creates_the_store_in_the_data_dir_with_every_table(xdg, capsys):
+    assert main(["init"]) == 0
+    path = xdg / "localchat" / "localchat.db"
+    out = capsys.readouterr().out
+    assert str(path) in out and "schema version: 0001_initial" in out
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    conn.close()
+    assert {m._meta.table_name for m in ALL_MODELS} <= tables
+    for model in ALL_MODELS:
+        assert f"  {model._meta.table_name} " in out
+
+
+def test_init_twice_has_nothing_to_do(xdg, capsys):
+    main(["init"])
+    capsys.readouterr()
+    assert main(["init"]) == 0
+    assert "nothing to do." in capsys.readouterr().out
+
+
+def test_app_option_selects_another_store(xdg, capsys):
+    assert main(["--app", "notes-app", "init"]) == 0
+    assert (xdg / "notes-app" / "localchat.db").is_file()
+    assert not (xdg / "localchat").exists()
+
+
+def test_status_json_reports_without_creating_the_database(xdg, capsys):
+    assert main(["status", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["exists"] is False
+    assert report["schema_version"] == "none"
+    assert report["pending_migrations"][0] == "0001_initial"
+    assert not xdg.exists()
+
+
+def test_status_json_counts_rows_after_init(tmp_path, capsys):
+    db = str(tmp_path / "s.db")
+    main(["--db", db, "init"])
+    capsys.readouterr()
+    assert main(["status", "--db", db, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["pending_migrations"] == []
+    assert report["tables"]["user"] == 0 and report["path"] == db
+
+
+def test_path_prints_database_and_files_folder_and_creates_nothing(xdg, capsys):
+    assert main(["path"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [str(xdg / "localchat" / "localchat.db"), str(xdg / "localchat" / "files")]
+    assert not xdg.exists()
+
+
+def test_migrate_status_exits_1_while_migrations_are_pending(tmp_path, capsys):
+    db = str(tmp_path / "m.db")
+    assert main(["migrate", "status", "--db", db]) == 1
+    assert "[pending] 0001_initial" in capsys.readouterr().out
+    assert main(["migrate", "up", "--db", db]) == 0
+    assert main(["migrate", "status", "--db", db]) == 0
+    assert "[applied] 0001_initial" in capsys.readouterr().out
+
+
+def test_migrate_down_to_a_target_reverts_it(tmp_path, capsys):
+    db = str(tmp_path / "m.db")
+    main(["migrate", "up", "--db", db])
+    capsys.readouterr()
+    assert main(["migrate", "down", "--target", "0001_initial", "--db", db]) == 0
+    assert "reverted 0001_initial" in capsys.readouterr().out
+    assert main(["migrate", "status", "--db", db]) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--db", "sqlite://relative.db", "status"],
+        ["migrate", "up", "--target", "9999_nope"],
+        ["--db", "mysql://u@h/db", "init"],
+    ],
+)
+def test_errors_print_one_line_and_exit_2(xdg, capsys, argv):
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ")
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+def test_every_command_has_help_text():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in sub.choices.items():
+        assert command.description, f"{name} has no description"
