@@ -16,6 +16,7 @@ never peewee's ``IntegrityError``.
 from __future__ import annotations
 
 import functools
+import math
 import uuid as _uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -35,6 +36,7 @@ __all__ = [
     "paginate",
     "check_choice",
     "check_text",
+    "check_json",
     "row_id",
 ]
 
@@ -177,6 +179,56 @@ def check_text(
         raise ValidationError(f"{name} must not be empty.")
     if "\0" in value:
         raise ValidationError(f"{name} must not contain NUL characters.")
+    _check_encodable(name, value)
     if max_length is not None and len(value) > max_length:
         raise ValidationError(f"{name} is {len(value)} characters; the limit is {max_length}.")
     return value
+
+
+def _check_encodable(name: str, value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"{name} contains a lone surrogate ({value[exc.start]!r} at {exc.start}); "
+            "only valid Unicode text can be stored."
+        ) from None
+
+
+def check_json(name: str, value: Any, *, _depth: int = 0) -> Any:
+    """``value`` if it stores as JSON and reads back equal, on SQLite and PostgreSQL.
+
+    Accepted: None, bool, int, finite float, str, list/tuple (read back as a
+    list) and dict with str keys, nested up to 100 levels. Strings must not hold
+    NUL or lone surrogates (PostgreSQL's JSONB refuses both).
+    """
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(f"{name} holds {value!r}; JSON numbers must be finite.")
+        return value
+    if isinstance(value, str):
+        if "\0" in value:
+            raise ValidationError(f"{name} holds a string with a NUL character.")
+        _check_encodable(name, value)
+        return value
+    if _depth >= 100:
+        raise ValidationError(f"{name} is nested deeper than 100 levels.")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            check_json(name, item, _depth=_depth + 1)
+        return value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValidationError(
+                    f"{name} has the key {key!r}; JSON object keys must be strings."
+                )
+            check_json(name, key)
+            check_json(name, item, _depth=_depth + 1)
+        return value
+    raise ValidationError(
+        f"{name} holds a {type(value).__name__}; JSON accepts dict, list, str, "
+        "int, float, bool and None."
+    )
