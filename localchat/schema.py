@@ -153,7 +153,7 @@ def downgrade(store: Store, target: str | None = None) -> list[str]:
 
 
 def _locked(store: Store, direction: str, target: str | None, backup: Path | None) -> list[str]:
-    db = store.db
+    db: Any = store.db
     sqlite = isinstance(db, peewee.SqliteDatabase)
     done: list[str] = []
     with db.connection_context():

@@ -18,7 +18,7 @@ import threading
 import uuid as _uuid
 from typing import Any
 
-from peewee import DatabaseProxy, DateTimeField, Model, UUIDField
+from peewee import AutoField, DatabaseProxy, DateTimeField, Model, UUIDField
 from playhouse.shortcuts import model_to_dict
 
 from ..errors import NoSession
@@ -36,7 +36,7 @@ class _SessionRouter(DatabaseProxy):
         object.__setattr__(self, "_backend", None)
         object.__setattr__(self, "_callbacks", [])
 
-    @property  # type: ignore[override]
+    @property
     def obj(self) -> Any:
         stack = getattr(self._local, "stack", None)
         return stack[-1] if stack else None
@@ -100,6 +100,8 @@ class UTCDateTimeField(DateTimeField):
 class BaseModel(Model):
     """Base of every localchat table: integer ``id`` and ``to_dict()``."""
 
+    id = AutoField()
+
     class Meta:
         database = router
         legacy_table_names = False
@@ -124,6 +126,6 @@ class TimestampedModel(BaseModel):
     updated_at = UTCDateTimeField(default=utcnow)
 
     def save(self, *args: Any, **kwargs: Any) -> int:
-        if self._pk is not None:  # an update: move updated_at
+        if self.get_id() is not None:  # an update: move updated_at
             self.updated_at = utcnow()
         return super().save(*args, **kwargs)

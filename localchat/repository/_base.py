@@ -88,7 +88,7 @@ def row_id(value: Any, what: str = "id") -> int | None:
     if value is None:
         return None
     if isinstance(value, peewee.Model):
-        return value.get_id()  # type: ignore[no-any-return]
+        return value.get_id()
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{what} must be an integer id, got {value!r}.")
     return value
