@@ -175,12 +175,15 @@ def test_prompt_example(localchat_session):
     assert get_prompt(localchat_session, "p1") is None
 
 
-def test_document_example(localchat_session, tmp_path, monkeypatch):
+def test_document_example(tmp_path, monkeypatch):
+    from localchat import local_session
+
     monkeypatch.chdir(tmp_path)
-    ns = _run(DOCUMENT, session=localchat_session)
-    assert ns["fetched"].filename == "original.txt"
+    with local_session(tmp_path / "store" / "chat.db") as session:
+        ns = _run(DOCUMENT, session=session)
+        assert ns["fetched"].filename == "original.txt"
     assert (tmp_path / "temp.txt").read_text() == "Hello world"  # the original is kept
-    localchat_session.db.commit()  # the file is removed once the deletion commits
+    # the stored copy is removed once the deletion has committed
     stored = [p for p in (tmp_path / "documents").iterdir() if not p.name.startswith(".")]
     assert stored == []
 
