@@ -36,6 +36,7 @@ from .errors import (
     SchemaTooNew,
     ValidationError,
 )
+from .repository.llm import InvocationParams
 
 __version__ = "0.1.0"
 
@@ -59,4 +60,5 @@ __all__ = [
     "SchemaTooNew",
     "NoSession",
     "FileStoreError",
+    "InvocationParams",
 ]

@@ -148,7 +148,7 @@ def delete_row(model: type[M], key: Any) -> bool:
     return bool(row.delete_instance())
 
 
-def paginate(query: peewee.ModelSelect, limit: int = 100, offset: int = 0) -> list[Any]:
+def paginate(query: peewee.ModelSelect[Any], limit: int = 100, offset: int = 0) -> list[Any]:
     """``query`` limited and offset, after checking both are sane integers."""
     for name, value in (("limit", limit), ("offset", offset)):
         if isinstance(value, bool) or not isinstance(value, int):
