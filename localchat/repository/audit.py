@@ -21,7 +21,6 @@ append-only; there is no update or delete. Time filters take ``since``
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from typing import Any
 
 import peewee
@@ -31,6 +30,7 @@ from ..database import Session
 from ..errors import ValidationError
 from ..models import AUDIT_STATUSES, AuditLog
 from ._base import check_choice, check_text, get_row, operation, paginate
+from ._checks import check_count, check_datetime, check_json
 
 __all__ = [
     "log_generation",
@@ -53,35 +53,9 @@ def _user_id(value: Any) -> str:
     return check_text("user_id", value, max_length=255)
 
 
-def _json_dict(name: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValidationError(f"{name} must be a dict, got {type(value).__name__}.")
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{name} is not JSON-serialisable: {exc}.") from exc
-    return value
-
-
-def _count(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{name} must be a whole number of 0 or more, got {value!r}.")
-    return value
-
-
-def _moment(name: str, value: Any) -> _dt.datetime:
-    if isinstance(value, _dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
-    if isinstance(value, _dt.date):
-        return _dt.datetime.combine(value, _dt.time(), tzinfo=_dt.timezone.utc)
-    raise ValidationError(f"{name} must be a datetime or a date, got {value!r}.")
-
-
 def _within(query: Any, since: Any, until: Any) -> Any:
-    start = _moment("since", since) if since is not None else None
-    end = _moment("until", until) if until is not None else None
+    start = check_datetime("since", since, dates=True) if since is not None else None
+    end = check_datetime("until", until, dates=True) if until is not None else None
     if start is not None and end is not None and end < start:
         raise ValidationError(
             f"until {end.isoformat()} is before since {start.isoformat()}; swap them."
@@ -112,11 +86,13 @@ def log_generation(
         user_id=_user_id(user_id),
         document_type=check_text("document_type", document_type, max_length=255),
         document_version=check_text("document_version", document_version, max_length=255),
-        input_data=_json_dict("input_data", input_data),
-        generated_text=_json_dict("generated_text", generated_text),
+        input_data=check_json("input_data", input_data, dict_only=True),
+        generated_text=check_json("generated_text", generated_text, dict_only=True),
         model_used=check_text("model_used", model_used, max_length=255),
-        tokens_used=_count("tokens_used", tokens_used),
-        generation_time_ms=_count("generation_time_ms", generation_time_ms),
+        tokens_used=None if tokens_used is None else check_count("tokens_used", tokens_used),
+        generation_time_ms=None
+        if generation_time_ms is None
+        else check_count("generation_time_ms", generation_time_ms),
         status=check_choice("status", status, AUDIT_STATUSES),
         error_message=None
         if error_message is None

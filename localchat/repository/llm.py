@@ -27,7 +27,6 @@ window (``ValidationError``).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import urllib.parse
@@ -38,6 +37,7 @@ from ..database import Session
 from ..errors import NotFound, ValidationError
 from ..models import ROLES, LLMModel, LLMService
 from ._base import check_text, get_row, operation, paginate, update_row
+from ._checks import check_bool, check_fields, check_json, check_positive_int
 
 __all__ = [
     "create_service",
@@ -57,7 +57,7 @@ __all__ = [
 
 _SECRET_PREFIXES = ("sk-", "sk_", "pk_", "rk_", "ghp_", "gho_", "github_pat_", "xox", "akia",
                     "aiza", "hf_", "bearer ", "basic ")  # fmt: skip
-_RANDOM_RUN = re.compile(r"[A-Za-z0-9+/=_-]{24,}")
+_RANDOM_RUN = re.compile(r"[A-Za-z0-9+/=]{20,}")
 _MODALITY = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
@@ -107,18 +107,6 @@ _SERVICE_FIELDS = {
 }
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{name} must be a positive integer, got {value!r}.")
-    return value
-
-
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{name} must be True or False, got {value!r}.")
-    return value
-
-
 def _modality(value: Any) -> str:
     text = check_text("modality", value)
     if not _MODALITY.fullmatch(text):
@@ -132,18 +120,9 @@ def _modality(value: Any) -> str:
 _MODEL_FIELDS = {
     "name": lambda v: check_text("name", v, max_length=255),
     "modality": _modality,
-    "supports_tools": lambda v: _bool("supports_tools", v),
-    "context_window": lambda v: _positive_int("context_window", v),
+    "supports_tools": lambda v: check_bool("supports_tools", v),
+    "context_window": lambda v: check_positive_int("context_window", v),
 }
-
-
-def _fields(kind: str, checks: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(fields) - set(checks))
-    if unknown:
-        raise ValidationError(
-            f"{kind} has no field {', '.join(unknown)}; accepted: {', '.join(checks)}."
-        )
-    return {k: checks[k](v) for k, v in fields.items() if v is not None}
 
 
 def _service(key: Any) -> LLMService | None:
@@ -166,7 +145,7 @@ def create_service(
     auth_ref: str | None = None,
 ) -> LLMService:
     """Register an endpoint; a taken ``name`` raises ``Conflict``."""
-    fields = _fields(
+    fields = check_fields(
         "LLM service",
         _SERVICE_FIELDS,
         dict(name=name, provider=provider, base_url=base_url, auth_ref=auth_ref),
@@ -189,7 +168,7 @@ def list_services(s: Session, limit: int = 100, offset: int = 0) -> list[LLMServ
 @operation
 def update_service(s: Session, service_id: int | str, **fields: Any) -> LLMService | None:
     """Change name, provider, base_url or auth_ref; None if the service is missing."""
-    return update_row(_service(service_id), _fields("LLM service", _SERVICE_FIELDS, fields))
+    return update_row(_service(service_id), check_fields("LLM service", _SERVICE_FIELDS, fields))
 
 
 @operation
@@ -212,7 +191,7 @@ def create_model(
     context_window: int | None = None,
 ) -> LLMModel:
     """Register a model under a service (``NotFound`` if the service is missing)."""
-    fields = _fields(
+    fields = check_fields(
         "LLM model",
         _MODEL_FIELDS,
         dict(
@@ -259,7 +238,7 @@ def list_models(
 @operation
 def update_model(s: Session, model_id: int | str, **fields: Any) -> LLMModel | None:
     """Change name, modality, supports_tools or context_window; None if missing."""
-    return update_row(get_row(LLMModel, model_id), _fields("LLM model", _MODEL_FIELDS, fields))
+    return update_row(get_row(LLMModel, model_id), check_fields("LLM model", _MODEL_FIELDS, fields))
 
 
 @operation
@@ -336,7 +315,7 @@ class InvocationParams:
         if isinstance(service_id, LLMService):
             set_(self, "service_id", service_id.id)
         elif isinstance(service_id, int) and not isinstance(service_id, bool):
-            _positive_int("service_id", service_id)
+            check_positive_int("service_id", service_id)
         else:
             check_text("service_id", service_id)
         check_text("model_name", self.model_name, max_length=255)
@@ -346,17 +325,12 @@ class InvocationParams:
         if self.top_p is not None:
             set_(self, "top_p", _number("top_p", self.top_p, 0, 1))
         if self.max_tokens is not None:
-            _positive_int("max_tokens", self.max_tokens)
+            check_positive_int("max_tokens", self.max_tokens)
         if self.stop is not None:
             set_(self, "stop", _stop(self.stop))
         if self.tools is not None:
             set_(self, "tools", _tools(self.tools))
-        try:
-            json.dumps(self.to_dict(), allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(
-                f"invocation parameters are not JSON-serialisable: {exc}."
-            ) from exc
+        check_json("invocation parameters", self.to_dict())
 
     @property
     def options(self) -> dict[str, Any]:

@@ -18,7 +18,6 @@ are allowed. A missing variable raises ``ValidationError`` naming it.
 
 from __future__ import annotations
 
-import json
 import string
 from typing import Any
 
@@ -26,6 +25,7 @@ from ..database import Session
 from ..errors import ValidationError
 from ..models import PromptTemplate
 from ._base import check_text, operation, paginate
+from ._checks import check_json
 
 __all__ = [
     "create_prompt",
@@ -49,12 +49,7 @@ def _name(value: Any) -> str:
 
 
 def _content(value: Any) -> Any:
-    if value is None:
-        raise ValidationError("content must be a JSON value, e.g. {'text': 'Hello {name}'}.")
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"content is not JSON-serialisable: {exc}.") from exc
+    check_json("content", value)
     _walk(value, _fields)  # a malformed template is refused when stored, not when used
     return value
 

@@ -33,6 +33,7 @@ from ..errors import NotFound, ValidationError
 from ..models import User, WebSession, utcnow
 from . import _passwords
 from ._base import check_text, delete_row, get_row, operation, paginate, update_row
+from ._checks import check_bool, check_datetime, check_fields
 from ._passwords import hash_password, password_needs_rehash, verify_password
 
 __all__ = [
@@ -103,12 +104,6 @@ def _optional_text(name: str, value: Any) -> str:
     return check_text(name, value, max_length=_MAX)
 
 
-def _bool(name: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValidationError(f"{name} must be True or False, got {value!r}.")
-    return value
-
-
 _USER_FIELDS = {
     "email": _email,
     "username": _username,
@@ -116,18 +111,13 @@ _USER_FIELDS = {
     "name": lambda v: _optional_text("name", v),
     "full_name": lambda v: _optional_text("full_name", v),
     "password_hash": lambda v: _optional_text("password_hash", v),
-    "is_active": lambda v: _bool("is_active", v),
+    "is_active": lambda v: check_bool("is_active", v),
 }
 
 
 def _user_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` checked and normalised; None values are left out."""
-    unknown = sorted(set(fields) - set(_USER_FIELDS))
-    if unknown:
-        raise ValidationError(
-            f"user has no field {', '.join(unknown)}; accepted: {', '.join(_USER_FIELDS)}."
-        )
-    return {k: _USER_FIELDS[k](v) for k, v in fields.items() if v is not None}
+    return check_fields("user", _USER_FIELDS, fields)
 
 
 # -- users --------------------------------------------------------------------
@@ -276,14 +266,6 @@ def _token_hash(token: Any) -> str:
     return hashlib.sha256(check_text("token", token).encode("utf-8")).hexdigest()
 
 
-def _datetime(name: str, value: Any) -> _dt.datetime:
-    if not isinstance(value, _dt.datetime):
-        raise ValidationError(f"{name} must be a datetime, got {value!r}.")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=_dt.timezone.utc)
-    return value
-
-
 def _ip_net(value: Any) -> str:
     text = check_text("ip_net", value, max_length=64)
     try:
@@ -327,11 +309,11 @@ def create_web_session(
     user = get_row(User, user_id)
     if user is None:
         raise NotFound(f"user {user_id!r} does not exist.")
-    issued = _datetime("issued_at", issued_at) if issued_at is not None else utcnow()
+    issued = check_datetime("issued_at", issued_at) if issued_at is not None else utcnow()
     if expires_at is None:
         expires = issued + DEFAULT_WEB_SESSION_LIFETIME
     else:
-        expires = _datetime("expires_at", expires_at)
+        expires = check_datetime("expires_at", expires_at)
     _check_window(issued, expires)
     return WebSession.create(
         token_hash=token_hash,
@@ -363,7 +345,7 @@ def update_web_session(s: Session, token: str, **fields: Any) -> WebSession | No
         )
     changes: dict[str, Any] = {}
     if fields.get("expires_at") is not None:
-        changes["expires_at"] = _datetime("expires_at", fields["expires_at"])
+        changes["expires_at"] = check_datetime("expires_at", fields["expires_at"])
     if fields.get("ip_net") is not None:
         changes["ip_net"] = _ip_net(fields["ip_net"])
     if fields.get("user_agent") is not None:

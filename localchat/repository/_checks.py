@@ -1,0 +1,79 @@
+"""Argument checks shared by the users, prompts, LLM and audit modules.
+
+    check_fields("user", {"name": check_name}, {"name": "Ada", "email": None})
+    # -> {"name": "Ada"}; an unknown key raises ValidationError listing the accepted ones
+
+Each check returns the (possibly normalised) value or raises ``ValidationError``
+with a message that quotes the value and says what is accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import ValidationError
+
+__all__ = [
+    "check_bool",
+    "check_positive_int",
+    "check_count",
+    "check_json",
+    "check_datetime",
+    "check_fields",
+]
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be True or False, got {value!r}.")
+    return value
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(f"{name} must be a positive integer, got {value!r}.")
+    return value
+
+
+def check_count(name: str, value: Any) -> int:
+    """A whole number of 0 or more."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValidationError(f"{name} must be a whole number of 0 or more, got {value!r}.")
+    return value
+
+
+def check_json(name: str, value: Any, *, dict_only: bool = False) -> Any:
+    """``value`` if JSON can store it unchanged (no NaN, no sets, no objects)."""
+    if value is None or (dict_only and not isinstance(value, dict)):
+        wanted = "a dict" if dict_only else "a JSON value"
+        raise ValidationError(f"{name} must be {wanted}, got {type(value).__name__}.")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{name} is not JSON-serialisable: {exc}.") from exc
+    return value
+
+
+def check_datetime(name: str, value: Any, *, dates: bool = False) -> _dt.datetime:
+    """An aware UTC-or-other datetime; naive input is taken as UTC (a date: its midnight UTC)."""
+    if isinstance(value, _dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=_dt.timezone.utc)
+    if dates and isinstance(value, _dt.date):
+        return _dt.datetime.combine(value, _dt.time(), tzinfo=_dt.timezone.utc)
+    wanted = "a datetime or a date" if dates else "a datetime"
+    raise ValidationError(f"{name} must be {wanted}, got {value!r}.")
+
+
+def check_fields(
+    kind: str, checks: Mapping[str, Callable[[Any], Any]], fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``fields`` run through ``checks``; None values (= leave alone) are dropped."""
+    unknown = sorted(set(fields) - set(checks))
+    if unknown:
+        raise ValidationError(
+            f"{kind} has no field {', '.join(unknown)}; accepted: {', '.join(checks)}."
+        )
+    return {k: checks[k](v) for k, v in fields.items() if v is not None}
