@@ -79,6 +79,17 @@ class Session:
         """Run ``fn`` once the outermost transaction commits (never on rollback)."""
         self.db.after_commit(fn)
 
+    def after_rollback(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` if the outermost transaction rolls back (never on commit).
+
+        The counterpart of :meth:`after_commit`, e.g. to remove a file written
+        for a row that was never committed. Like peewee's commit callbacks, a
+        hook registered inside a savepoint that rolls back alone stays
+        registered, so hooks re-check the database before acting. A hook that
+        raises is logged and does not hide the error that caused the rollback.
+        """
+        self.store._rollback_hooks().append(fn)
+
     def savepoint(self) -> Any:
         """A nested transaction: ``with s.savepoint(): ...`` rolls back alone."""
         return self.db.atomic()
@@ -96,6 +107,7 @@ class Store:
         self.db = _connect(config)
         self._migrated = False
         self._migrate_lock = threading.Lock()
+        self._local = threading.local()  # per-thread rollback hooks
 
     # -- where --------------------------------------------------------------
     @property
@@ -156,12 +168,31 @@ class Store:
         """One transaction: commit on success, rollback on exception, connection closed."""
         self.ensure_migrated()
         with self.db.connection_context():
+            outermost = not self.db.in_transaction()
             router.push(self.db)
             try:
                 with self.db.atomic():
                     yield Session(self)
+            except BaseException:
+                if outermost:
+                    self._run_rollback_hooks()
+                raise
             finally:
+                if outermost:
+                    self._rollback_hooks().clear()
                 router.pop()
+
+    def _rollback_hooks(self) -> list[Callable[[], Any]]:
+        return self._local.__dict__.setdefault("rollback_hooks", [])
+
+    def _run_rollback_hooks(self) -> None:
+        hooks = self._rollback_hooks()
+        todo, hooks[:] = list(hooks), []
+        for fn in todo:
+            try:
+                fn()
+            except Exception:
+                logging.getLogger(__name__).exception("rollback hook %r failed", fn)
 
     def close(self) -> None:
         """Close this thread's connection, if open."""

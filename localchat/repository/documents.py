@@ -1,5 +1,416 @@
-"""(being written)"""
+"""Documents: metadata rows, with their bytes in the store's ``files/`` folder.
+
+    from localchat import local_session
+    from localchat.repository import create_document_with_file, open_document
+
+    with local_session() as s:
+        doc = create_document_with_file(s, "inbox/Report.PDF", "Report.PDF", tags=["q3"])
+        doc.stored_name, doc.mime_type        # ('5c1e...9a.pdf', 'application/pdf')
+        with open_document(s, doc.id) as fh:
+            fh.read(5)                        # b'%PDF-'
+
+The source is copied (``move=True`` removes it once the transaction commits).
+Identical content is stored once and shared; a shared file is deleted only
+when the last document using it is gone, and only after the commit. A file
+written in a transaction that rolls back is removed again. ``storage_dir``
+puts the file in another folder than the store's ``files/`` (its full path is
+then recorded in ``path``). :func:`verify_file_store` compares rows and disk;
+:func:`repair_file_store` removes orphan files (a dry run unless told).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import contextlib
+import functools
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import peewee
+
+from ..database import Session
+from ..errors import FileStoreError, NotFound, ValidationError
+from ..files import (
+    FileStoreReport,
+    check_folder,
+    clean_filename,
+    guess_mime_type,
+    new_stored_name,
+    open_stored,
+    private_folder,
+    remove_if_unreferenced,
+    spool,
+    store_local_file,
+)
+from ..models import Conversation, Document, Message, User
+from ._base import check_text, get_row, operation, paginate, update_row
+
+__all__ = [
+    "store_local_file",
+    "create_document",
+    "create_document_with_file",
+    "get_document",
+    "list_documents",
+    "update_document",
+    "attach_document",
+    "delete_document",
+    "open_document",
+    "release_owned_files",
+    "verify_file_store",
+    "repair_file_store",
+]
+
+MAX_TAGS = 100
+MAX_TAG_LENGTH = 200
+
+
+# -- helpers -------------------------------------------------------------------
+def _tags(tags: Any) -> list[str] | None:
+    if tags is None:
+        return None
+    if isinstance(tags, str) or not isinstance(tags, (list, tuple, set, frozenset)):
+        raise ValidationError(f"tags must be a list of strings, got {tags!r}.")
+    clean: list[str] = []
+    for tag in tags:
+        check_text("tag", tag, max_length=MAX_TAG_LENGTH)
+        if tag not in clean:
+            clean.append(tag)
+    if len(clean) > MAX_TAGS:
+        raise ValidationError(f"a document has at most {MAX_TAGS} tags, got {len(clean)}.")
+    return clean
+
+
+def _required(model: type[peewee.Model], key: Any, what: str) -> Any:
+    row = get_row(model, key)
+    if row is None:
+        raise NotFound(f"no {what} {key!r}.")
+    return row
+
+
+def _links(user_id: Any, conversation_id: Any, message_id: Any) -> dict[str, Any]:
+    """Owner and attachment rows; a message implies its conversation."""
+    links: dict[str, Any] = {}
+    if user_id is not None:
+        links["user"] = _required(User, user_id, "user")
+    conv = None
+    if conversation_id is not None:
+        conv = _required(Conversation, conversation_id, "conversation")
+    if message_id is not None:
+        msg = _required(Message, message_id, "message")
+        if conv is not None and msg.conversation_id != conv.id:
+            raise ValidationError(
+                f"message {message_id!r} belongs to conversation {msg.conversation_id}, "
+                f"not to {conversation_id!r}."
+            )
+        links["message"] = msg
+        conv = conv or msg.conversation
+    if conv is not None:
+        links["conversation"] = conv
+    return links
+
+
+def _default_folder(s: Session) -> Path | None:
+    folder = s.store.files_dir
+    return Path(os.path.realpath(folder)) if folder is not None else None
+
+
+def _target_folder(s: Session, storage_dir: Any) -> tuple[Path, bool]:
+    """The real folder to write into, and whether it is not the store's own."""
+    default = s.store.files_dir
+    if storage_dir is None:
+        if default is None:
+            raise FileStoreError(
+                "this store has no files/ folder (PostgreSQL); pass storage_dir=..."
+            )
+        return private_folder(default), False
+    folder = private_folder(storage_dir)
+    return folder, folder != _default_folder(s)
+
+
+def _location(s: Session, doc: Document) -> Path | None:
+    if doc.stored_name and not doc.path:
+        folder = _default_folder(s)
+        return folder / doc.stored_name if folder is not None else None
+    return Path(doc.path) if doc.path else None
+
+
+def _same_content(
+    s: Session, folder: Path, custom: bool, sha256: str
+) -> tuple[Document, Path] | None:
+    """A document whose file in ``folder`` has this content (its row and location)."""
+    query = Document.select().where(
+        (Document.sha256 == sha256) & Document.stored_name.is_null(False)
+    )
+    for doc in query.order_by(Document.id):
+        where = _location(s, doc)
+        if where is not None and where.parent == folder and bool(doc.path) == custom:
+            return doc, where
+    return None
+
+
+def _release_later(s: Session, name: str, path: Path) -> None:
+    s.after_commit(functools.partial(remove_if_unreferenced, s.db, name, path))
+
+
+def _remove_source_later(s: Session, src: Any) -> None:
+    def remove() -> None:
+        with contextlib.suppress(OSError):
+            os.unlink(src)
+
+    s.after_commit(remove)
+
+
+# -- create ----------------------------------------------------------------------
+@operation
+def create_document(
+    s: Session,
+    filename: str,
+    path: str | os.PathLike[str] | None = None,
+    tags: list[str] | None = None,
+    *,
+    user_id: Any = None,
+    conversation_id: Any = None,
+    message_id: Any = None,
+) -> Document:
+    """Record a document by metadata only: nothing is read, copied or checked on disk."""
+    if path is not None:
+        path = check_text("path", os.fsdecode(path))
+    name = clean_filename(filename)
+    return Document.create(
+        filename=name,
+        path=path,
+        mime_type=guess_mime_type(name),
+        tags=_tags(tags),
+        **_links(user_id, conversation_id, message_id),
+    )
+
+
+@operation
+def create_document_with_file(
+    s: Session,
+    src_path: str | os.PathLike[str],
+    original_filename: str | None = None,
+    storage_dir: str | os.PathLike[str] | None = None,
+    tags: list[str] | None = None,
+    *,
+    move: bool = False,
+    user_id: Any = None,
+    conversation_id: Any = None,
+    message_id: Any = None,
+    max_bytes: int | None = None,
+) -> Document:
+    """Copy ``src_path`` into the store and record it; the Document row.
+
+    ``original_filename`` (default: the source's name) is kept, cleaned, in
+    ``filename``; the file is stored as ``<uuid><.ext>``. Content already in
+    the folder is not stored twice. ``move=True`` removes the source after the
+    commit. ``max_bytes`` refuses larger files with ``ValidationError``.
+    """
+    if original_filename is None:
+        original_filename = os.path.basename(os.fsdecode(src_path))
+    filename = clean_filename(original_filename)
+    fields = {"tags": _tags(tags), **_links(user_id, conversation_id, message_id)}
+    folder, custom = _target_folder(s, storage_dir)
+    if move and Path(os.path.realpath(src_path)).parent == folder:
+        raise ValidationError(f"{os.fsdecode(src_path)!r} is already in the storage folder.")
+    with spool(src_path, folder, max_bytes=max_bytes) as sp:
+        found = _same_content(s, folder, custom, sp.sha256)
+        if found is not None and _has_size(found[1], sp.size):
+            name, final, new = str(found[0].stored_name), found[1], False
+        else:  # new content, or a missing/damaged shared file healed in place
+            name = str(found[0].stored_name) if found else new_stored_name(filename)
+            final, new = sp.install(name), True
+            release = functools.partial(remove_if_unreferenced, s.db, name, final)
+            s.after_rollback(release)
+            s.after_commit(release)  # also covers a savepoint rolled back alone
+    try:
+        doc = Document.create(
+            filename=filename,
+            path=str(final) if custom else None,
+            stored_name=name,
+            sha256=sp.sha256,
+            size=sp.size,
+            mime_type=guess_mime_type(filename, sp.head),
+            **fields,
+        )
+    except BaseException:
+        if new:
+            remove_if_unreferenced(s.db, name, final)
+        raise
+    if move:
+        _remove_source_later(s, src_path)
+    return doc
+
+
+def _has_size(path: Path, size: int) -> bool:
+    try:
+        return os.lstat(path).st_size == size and path.is_file() and not path.is_symlink()
+    except OSError:
+        return False
+
+
+# -- read ------------------------------------------------------------------------
+@operation
+def get_document(s: Session, document_id: Any) -> Document | None:
+    """The document ``document_id`` names (id, uuid or row); None if missing."""
+    return get_row(Document, document_id)
+
+
+@operation
+def list_documents(
+    s: Session,
+    *,
+    user_id: Any = None,
+    conversation_id: Any = None,
+    message_id: Any = None,
+    tag: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Document]:
+    """Documents, newest first, optionally of one user / conversation / message / tag."""
+    query = Document.select()
+    for model, field, key in (
+        (User, Document.user, user_id),
+        (Conversation, Document.conversation, conversation_id),
+        (Message, Document.message, message_id),
+    ):
+        if key is not None:
+            row = get_row(model, key)
+            if row is None:
+                return []
+            query = query.where(field == row.id)
+    if tag is not None:
+        query = query.where(Document.tags.contains([check_text("tag", tag)]))
+    query = query.order_by(Document.created_at.desc(), Document.id.desc())
+    return paginate(query, limit, offset)
+
+
+@operation
+def open_document(s: Session, document_id: Any) -> IO[bytes]:
+    """The document's bytes as a binary file object (close it, or use ``with``)."""
+    doc = _required(Document, document_id, "document")
+    where = _location(s, doc)
+    if where is None:
+        raise FileStoreError(f"document {doc.id} ({doc.filename!r}) has no file.")
+    if doc.stored_name:
+        return open_stored(where)
+    try:
+        return open(where, "rb")
+    except OSError as exc:
+        raise FileStoreError(f"cannot open {str(where)!r}: {exc}") from exc
+
+
+# -- change ----------------------------------------------------------------------
+@operation
+def update_document(
+    s: Session, document_id: Any, *, tags: list[str] | None = None, filename: str | None = None
+) -> Document | None:
+    """Replace the tags and/or rename; None if the document does not exist."""
+    name = clean_filename(filename) if filename is not None else None
+    changes: dict[str, Any] = {"tags": _tags(tags), "filename": name}
+    if name is not None:
+        changes["mime_type"] = _mime_after_rename(document_id, name)
+    return update_row(get_row(Document, document_id), changes)
+
+
+def _mime_after_rename(document_id: Any, filename: str) -> str | None:
+    doc = get_row(Document, document_id)
+    if doc is None or doc.mime_type not in (None, "application/octet-stream"):
+        return None
+    return guess_mime_type(filename)
+
+
+@operation
+def attach_document(
+    s: Session, document_id: Any, conversation_id: Any = None, message_id: Any = None
+) -> Document | None:
+    """Attach to a conversation and/or message; None if the document does not exist."""
+    if conversation_id is None and message_id is None:
+        raise ValidationError("attach_document needs a conversation_id or a message_id.")
+    doc = get_row(Document, document_id)
+    if doc is None:
+        return None
+    for key, row in _links(None, conversation_id, message_id).items():
+        setattr(doc, key, row)
+    doc.save()
+    return doc
+
+
+@operation
+def delete_document(s: Session, document_id: Any, delete_file: bool = False) -> bool:
+    """Delete the row; with ``delete_file=True`` also its stored file, after the commit.
+
+    A file shared with other documents stays until the last of them goes. A
+    metadata-only document's ``path`` is never deleted: it is not the store's.
+    """
+    doc = get_row(Document, document_id)
+    if doc is None:
+        return False
+    where = _location(s, doc)
+    doc.delete_instance()
+    if delete_file and doc.stored_name and where is not None:
+        _release_later(s, doc.stored_name, where)
+    return True
+
+
+@operation
+def release_owned_files(s: Session, *, user_id: Any = None, conversation_id: Any = None) -> int:
+    """Before deleting a user or conversation: free its documents' files after commit.
+
+    Each file is deleted after the commit if no document uses it any more (the
+    rows themselves go by the database's ON DELETE CASCADE). Returns how many
+    files were scheduled.
+    """
+    query = Document.select().where(Document.stored_name.is_null(False))
+    if user_id is not None:
+        user = get_row(User, user_id)
+        if user is None:
+            return 0
+        owned = Conversation.select(Conversation.id).where(Conversation.user == user.id)
+        query = query.where((Document.user == user.id) | Document.conversation.in_(owned))
+    elif conversation_id is not None:
+        conv = get_row(Conversation, conversation_id)
+        if conv is None:
+            return 0
+        query = query.where(Document.conversation == conv.id)
+    else:
+        raise ValidationError("release_owned_files needs a user_id or a conversation_id.")
+    count = 0
+    for doc in query:
+        where = _location(s, doc)
+        if where is not None:
+            _release_later(s, str(doc.stored_name), where)
+            count += 1
+    return count
+
+
+# -- verify and repair -------------------------------------------------------------
+@operation
+def verify_file_store(s: Session, *, hashes: bool = True) -> FileStoreReport:
+    """Compare the document rows with the files: missing, orphan, damaged. Read-only.
+
+    ``hashes=False`` checks sizes only (fast). Orphans are looked for in the
+    store's own ``files/`` folder; files in other ``storage_dir`` folders are
+    checked for presence, size and content.
+    """
+    rows = Document.select(
+        Document.id, Document.stored_name, Document.path, Document.sha256, Document.size
+    ).tuples()
+    return check_folder(_default_folder(s), list(rows), hashes=hashes)  # type: ignore[arg-type]
+
+
+@operation
+def repair_file_store(s: Session, dry_run: bool = True, *, hashes: bool = True) -> FileStoreReport:
+    """Remove orphan files (after the commit); a dry run unless ``dry_run=False``.
+
+    ``report.removed`` names the files removed (or that would be). Missing or
+    damaged files are reported, never "fixed": they need a backup, or the same
+    content stored again, which heals them.
+    """
+    report = verify_file_store(s, hashes=hashes)
+    report.dry_run = dry_run
+    for issue in report.orphans:
+        report.removed.append(issue.name)
+        if not dry_run:
+            _release_later(s, issue.name, Path(issue.path))
+    return report

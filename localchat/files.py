@@ -1,0 +1,478 @@
+"""The document file store: the bytes of uploaded documents, beside the database.
+
+    from localchat.files import store_local_file
+    name, path = store_local_file("notes/report.PDF", "/tmp/inbox")   # a copy
+    name            # '3f2b...c1.pdf': a random UUID plus the lower-cased extension
+
+Documents are normally stored through :mod:`localchat.repository`
+(``create_document_with_file``), which ties each file to its transaction. This
+module holds the mechanics those functions share:
+
+- names: the name on disk is ``uuid4().hex`` plus a sanitised extension, never
+  anything else taken from the user; the original name is display text only;
+- writes: a private temporary file in the same folder, hashed while copied,
+  flushed, fsync'ed and renamed into place; folders 0700, files 0600; no
+  symlink is ever created or followed inside the store;
+- deletion: :func:`remove_if_unreferenced` deletes a file only when no
+  ``Document`` row refers to it any more, checked when it runs (after commit,
+  or after rollback for files new in the transaction);
+- checking: :func:`check_folder` compares the rows with the files on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+import stat
+import tempfile
+import unicodedata
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import peewee
+
+from .database import make_private_dirs
+from .errors import FileStoreError, NotFound, ValidationError
+from .models import Document
+
+__all__ = [
+    "CHUNK_SIZE",
+    "TEMP_PREFIX",
+    "clean_filename",
+    "safe_extension",
+    "new_stored_name",
+    "is_stored_name",
+    "guess_mime_type",
+    "private_folder",
+    "Spool",
+    "spool",
+    "open_stored",
+    "hash_file",
+    "store_local_file",
+    "remove_if_unreferenced",
+    "FileIssue",
+    "FileStoreReport",
+    "check_folder",
+]
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 1 << 20
+#: Temporary files of interrupted writes start with this; ``repair`` removes them.
+TEMP_PREFIX = ".tmp-"
+MAX_FILENAME = 255
+_EXT_RE = re.compile(r"\.[a-z0-9]{1,16}")
+_STORED_RE = re.compile(r"[0-9a-f]{32}(\.[a-z0-9]{1,16})?")
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_SIGNATURES = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+    (b"PK\x03\x04", "application/zip"),
+)
+
+
+# -- names -------------------------------------------------------------------
+def clean_filename(name: Any) -> str:
+    """The display name kept for ``name``: its last path part, as safe text.
+
+    Directory parts (``/`` or ``\\``) are dropped, control characters (NUL
+    included) removed, lone surrogates (undecodable bytes) replaced by U+FFFD,
+    and the result cut to 255 characters keeping the extension. An empty or
+    dots-only name becomes ``"unnamed"``. It is never used as a path.
+    """
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    if not isinstance(name, str):
+        raise ValidationError(f"filename must be a string, got {type(name).__name__}.")
+    text = _decode_surrogates(name)
+    text = re.split(r"[/\\]", text)[-1]
+    text = "".join(c for c in text if unicodedata.category(c) != "Cc").strip()
+    if not text.strip("."):
+        return "unnamed"
+    if len(text) > MAX_FILENAME:
+        ext = safe_extension(text)
+        text = text[: MAX_FILENAME - len(ext)] + ext
+    return text
+
+
+def _decode_surrogates(text: str) -> str:
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that are not escaped bytes
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
+def safe_extension(name: str) -> str:
+    """``'.pdf'`` for ``'Report.PDF'``; ``''`` unless the extension is 1-16 ASCII letters/digits."""
+    ext = os.path.splitext(re.split(r"[/\\]", name)[-1])[1].lower()
+    return ext if _EXT_RE.fullmatch(ext) else ""
+
+
+def new_stored_name(original: str) -> str:
+    """A fresh name for the store: 32 hex digits plus the original's safe extension."""
+    return uuid.uuid4().hex + safe_extension(original)
+
+
+def is_stored_name(name: str | None) -> bool:
+    """Whether ``name`` is one :func:`new_stored_name` could have made (never a path)."""
+    return bool(name) and _STORED_RE.fullmatch(name or "") is not None
+
+
+def guess_mime_type(filename: str, head: bytes = b"") -> str:
+    """The MIME type from the extension, else from the first bytes, else octet-stream."""
+    guessed = mimetypes.guess_type("x" + safe_extension(filename), strict=False)[0]
+    if guessed:
+        return guessed
+    for magic, mime in _SIGNATURES:
+        if head.startswith(magic):
+            return mime
+    return "application/octet-stream"
+
+
+# -- folders and writes ------------------------------------------------------
+def private_folder(folder: str | os.PathLike[str]) -> Path:
+    """``folder`` as an absolute real path, created 0700 (with parents) if missing.
+
+    A symlinked folder is followed on purpose (e.g. ``files/`` moved to another
+    disk); every name inside it is then handled without following links.
+    """
+    if "\0" in os.fspath(folder):
+        raise ValidationError("storage folder must not contain NUL characters.")
+    path = Path(folder).expanduser().absolute()
+    try:
+        make_private_dirs(path)
+        real = Path(os.path.realpath(path))
+    except OSError as exc:
+        raise FileStoreError(f"cannot create the storage folder {str(path)!r}: {exc}") from exc
+    if not real.is_dir():
+        raise ValidationError(f"storage folder {str(path)!r} exists and is not a folder.")
+    return real
+
+
+@dataclass
+class Spool:
+    """A private temporary copy of a source file, hashed, inside its final folder."""
+
+    folder: Path
+    temp: Path | None
+    sha256: str
+    size: int
+    head: bytes
+
+    def install(self, name: str) -> Path:
+        """Rename the copy to ``name`` (atomically) and make the rename durable."""
+        if not is_stored_name(name) or self.temp is None:
+            raise FileStoreError(f"refusing to install a file as {name!r}.")
+        final = self.folder / name
+        os.replace(self.temp, final)
+        self.temp = None
+        _fsync_dir(self.folder)
+        return final
+
+    def discard(self) -> None:
+        """Remove the temporary copy, if it is still there."""
+        if self.temp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.temp)
+            self.temp = None
+
+
+@contextlib.contextmanager
+def spool(
+    src: str | os.PathLike[str], folder: Path, *, max_bytes: int | None = None
+) -> Iterator[Spool]:
+    """Copy ``src`` to a temporary file in ``folder``; removed on exit unless installed.
+
+    ``src`` may be a symlink (its target's bytes are read) but must end at a
+    regular file: a folder, a pipe or a device is refused.
+    """
+    limit = _check_limit(max_bytes)
+    src_fd = _open_source(src)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)  # O_EXCL, mode 0600
+    except OSError as exc:
+        os.close(src_fd)
+        raise FileStoreError(f"cannot write in {str(folder)!r}: {exc}") from exc
+    result = Spool(folder, Path(temp), "", 0, b"")
+    try:
+        digest, size, head = hashlib.sha256(), 0, b""
+        with os.fdopen(src_fd, "rb") as reader, os.fdopen(fd, "wb") as writer:
+            if limit is not None and os.fstat(reader.fileno()).st_size > limit:
+                _too_big(os.fstat(reader.fileno()).st_size, limit)
+            while chunk := reader.read(CHUNK_SIZE):
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    _too_big(size, limit)
+                head = head or chunk[:64]
+                digest.update(chunk)
+                writer.write(chunk)
+            writer.flush()
+            os.fsync(writer.fileno())
+        result.sha256, result.size, result.head = digest.hexdigest(), size, head
+        yield result
+    except OSError as exc:
+        raise FileStoreError(f"cannot store {os.fspath(src)!r}: {exc}") from exc
+    finally:
+        result.discard()
+
+
+def _check_limit(max_bytes: int | None) -> int | None:
+    if max_bytes is None:
+        return None
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ValidationError(f"max_bytes must be a whole number of bytes >= 0, got {max_bytes!r}.")
+    return max_bytes
+
+
+def _too_big(size: int, limit: int) -> None:
+    raise ValidationError(f"the file is over {limit} bytes (at least {size}); it was not stored.")
+
+
+def _open_source(src: str | os.PathLike[str]) -> int:
+    path = os.fspath(src)
+    if isinstance(path, str) and "\0" in path:
+        raise ValidationError("source path must not contain NUL characters.")
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_BINARY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError as exc:
+        raise NotFound(f"source file {path!r} does not exist.") from exc
+    except IsADirectoryError as exc:
+        raise ValidationError(f"source {path!r} is a folder, not a file.") from exc
+    except OSError as exc:
+        raise FileStoreError(f"cannot read {path!r}: {exc}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValidationError(f"source {path!r} is not a regular file (a folder, pipe or device).")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return fd
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name == "nt":  # pragma: no cover - directories cannot be fsync'ed there
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def open_stored(path: Path) -> IO[bytes]:
+    """Open a stored file for reading; a symlink or anything but a file is refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_BINARY | _O_NOFOLLOW)
+    except FileNotFoundError as exc:
+        raise FileStoreError(f"the stored file {str(path)!r} is missing.") from exc
+    except OSError as exc:
+        raise FileStoreError(f"cannot open the stored file {str(path)!r}: {exc}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FileStoreError(f"the stored file {str(path)!r} is not a regular file.")
+    return os.fdopen(fd, "rb")
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """``(sha256 hex, size)`` of a stored file, read without following a symlink."""
+    digest, size = hashlib.sha256(), 0
+    with open_stored(path) as fh:
+        while chunk := fh.read(CHUNK_SIZE):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def store_local_file(
+    src_path: str | os.PathLike[str],
+    storage_dir: str | os.PathLike[str],
+    *,
+    move: bool = False,
+    max_bytes: int | None = None,
+) -> tuple[str, Path]:
+    """Copy ``src_path`` into ``storage_dir`` as ``<uuid><.ext>``; ``(stored_name, path)``.
+
+    The source is kept unless ``move=True``, in which case it is removed once
+    the copy is durable. No database row is written: a file put in a store's
+    own ``files/`` folder this way is an orphan until a document refers to it.
+    """
+    folder = private_folder(storage_dir)
+    with spool(src_path, folder, max_bytes=max_bytes) as sp:
+        name = new_stored_name(os.fsdecode(os.fspath(src_path)))
+        final = sp.install(name)
+    if move:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(src_path)
+    return name, final
+
+
+# -- deletion ----------------------------------------------------------------
+def _referenced(db: peewee.Database, name: str, path: Path) -> bool:
+    query = Document.select(Document.id).where(
+        (Document.stored_name == name) | (Document.path == str(path))
+    )
+    return bool(query.bind(db).exists())
+
+
+def remove_if_unreferenced(db: peewee.Database, name: str, path: Path) -> bool:
+    """Delete ``path`` unless a ``Document`` row (by stored name or path) still uses it.
+
+    Meant to run after a commit or a rollback: the check happens when it runs,
+    so a callback left over from a rolled-back savepoint, or a file another
+    document now shares, is kept. Never raises; True if a file was removed.
+    """
+    try:
+        if _referenced(db, name, path):
+            return False
+        mode = os.lstat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            return False
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except Exception:  # a callback must never fail a commit that already happened
+        log.exception("could not release the stored file %s", path)
+        return False
+
+
+# -- checking ----------------------------------------------------------------
+@dataclass(frozen=True)
+class FileIssue:
+    """One disagreement between the rows and the disk."""
+
+    kind: str  # missing | orphan | size_mismatch | hash_mismatch | not_a_file
+    name: str
+    path: str
+    document_ids: tuple[int, ...] = ()
+    detail: str = ""
+
+
+@dataclass
+class FileStoreReport:
+    """What :func:`check_folder` found; ``ok`` when nothing disagrees."""
+
+    folder: str | None
+    documents: int = 0
+    files: int = 0
+    issues: list[FileIssue] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    dry_run: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    def of_kind(self, kind: str) -> list[FileIssue]:
+        return [i for i in self.issues if i.kind == kind]
+
+    @property
+    def missing(self) -> list[FileIssue]:
+        return self.of_kind("missing")
+
+    @property
+    def orphans(self) -> list[FileIssue]:
+        return self.of_kind("orphan")
+
+    @property
+    def mismatches(self) -> list[FileIssue]:
+        return self.of_kind("size_mismatch") + self.of_kind("hash_mismatch")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "ok": self.ok,
+            "documents": self.documents,
+            "files": self.files,
+            "issues": [asdict(i) | {"document_ids": list(i.document_ids)} for i in self.issues],
+            "removed": self.removed,
+            "dry_run": self.dry_run,
+        }
+
+
+def check_folder(
+    folder: Path | None,
+    rows: Iterable[tuple[int, str | None, str | None, str | None, int | None]],
+    *,
+    hashes: bool = True,
+) -> FileStoreReport:
+    """Compare document rows ``(id, stored_name, path, sha256, size)`` with the disk.
+
+    Files of rows with a stored name are checked wherever they live (``folder``
+    when ``path`` is empty). Orphans are looked for in ``folder`` only: a file
+    there that no row names (temporary files of interrupted writes included).
+    """
+    report = FileStoreReport(str(folder) if folder is not None else None)
+    expected: dict[Path, list[tuple[int, str, str | None, int | None]]] = {}
+    protected: set[Path] = set()
+    for doc_id, name, path, sha, size in rows:
+        report.documents += 1
+        if path:
+            protected.add(_real(path))
+        if not name:
+            continue
+        location = _real(path) if path else (folder / name if folder is not None else None)
+        if location is None or not is_stored_name(name) or location.name != name:
+            report.issues.append(
+                FileIssue("missing", name, str(location or name), (doc_id,), "no usable location")
+            )
+            continue
+        expected.setdefault(location, []).append((doc_id, name, sha, size))
+    for location, users in sorted(expected.items()):
+        report.files += 1
+        issue = _check_one(location, users, hashes)
+        if issue is not None:
+            report.issues.append(issue)
+    if folder is not None and folder.is_dir():
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            entry_path = Path(entry.path)
+            if entry_path in expected or entry_path in protected:
+                continue
+            if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+                detail = "interrupted write" if entry.name.startswith(TEMP_PREFIX) else ""
+                report.issues.append(FileIssue("orphan", entry.name, entry.path, (), detail))
+            else:
+                report.issues.append(
+                    FileIssue("not_a_file", entry.name, entry.path, (), "unexpected entry")
+                )
+    return report
+
+
+def _real(path: str) -> Path:
+    """``path`` with its folder resolved (the last part is not followed)."""
+    where = Path(path)
+    return Path(os.path.realpath(where.parent)) / where.name
+
+
+def _check_one(
+    location: Path, users: list[tuple[int, str, str | None, int | None]], hashes: bool
+) -> FileIssue | None:
+    ids = tuple(u[0] for u in users)
+    name = users[0][1]
+    try:
+        st = os.lstat(location)
+    except FileNotFoundError:
+        return FileIssue("missing", name, str(location), ids)
+    if not stat.S_ISREG(st.st_mode):
+        return FileIssue("not_a_file", name, str(location), ids, "not a regular file")
+    sizes = {u[3] for u in users if u[3] is not None}
+    if sizes and sizes != {st.st_size}:
+        detail = f"{st.st_size} bytes on disk, {sorted(sizes)} recorded"
+        return FileIssue("size_mismatch", name, str(location), ids, detail)
+    shas = {u[2] for u in users if u[2]}
+    if hashes and shas:
+        actual, _ = hash_file(location)
+        if shas != {actual}:
+            return FileIssue("hash_mismatch", name, str(location), ids, f"sha256 {actual}")
+    return None
