@@ -4,6 +4,7 @@
     $ localchat status --json        # path, schema version, pending, row counts
     $ localchat migrate status       # exit status 1 when migrations are pending
     $ localchat --db /tmp/x.db migrate down --target 0001_initial
+    $ localchat files verify         # exit status 1 when rows and files disagree
 
 Every command takes ``--db PATH`` (or a URL) and ``--app NAME``. Errors print
 one ``error: ...`` line and exit 2 (a traceback only with ``-v``).
@@ -22,6 +23,8 @@ from . import __version__
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
+from .files import FileStoreReport
+from .repository.documents import repair_file_store, verify_file_store
 
 __all__ = ["main", "build_parser"]
 
@@ -110,6 +113,35 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 1 if any(not m.applied for m in states) else 0
 
 
+def _print_files(report: FileStoreReport, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    print(f"files: {report.folder}  ({report.documents} documents, {report.files} files)")
+    for issue in report.issues:
+        ids = ", ".join(map(str, issue.document_ids))
+        print(f"  {issue.kind:<14} {issue.path}" + (f"  (documents {ids})" if ids else ""))
+    verb = "would remove" if report.dry_run else "removed"
+    for name in report.removed:
+        print(f"  {verb} {name}")
+    left = len(report.remaining)
+    print(f"{left} problem(s) left." if left else "ok: rows and files agree.")
+
+
+def cmd_files(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if not store.exists():
+        print("the database does not exist yet: nothing to check.")
+        return 0
+    with store.session() as s:
+        if args.action == "verify":
+            report = verify_file_store(s, hashes=not args.quick)
+        else:
+            report = repair_file_store(s, dry_run=not args.apply, hashes=not args.quick)
+    _print_files(report, args.json)
+    return 1 if report.remaining else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: options given before the command are not reset by the subparser.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -140,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("migrate", cmd_migrate, "apply, revert or list schema migrations")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--target", metavar="NAME", help="stop at this migration (e.g. 0001_initial)")
+    p = add("files", cmd_files, "check the document files against the database, or repair")
+    p.add_argument("action", choices=["verify", "repair"])
+    p.add_argument("--apply", action="store_true", help="repair: really delete orphan files")
+    p.add_argument("--quick", action="store_true", help="compare sizes only, not sha256")
+    p.add_argument("--json", action="store_true", help="print JSON")
     # Feature commands register here.
     return parser
 

@@ -378,6 +378,12 @@ class FileStoreReport:
         return [i for i in self.issues if i.kind == kind]
 
     @property
+    def remaining(self) -> list[FileIssue]:
+        """The issues still there after this repair (all of them after a dry run)."""
+        gone = set() if self.dry_run else set(self.removed)
+        return [i for i in self.issues if not (i.kind == "orphan" and i.name in gone)]
+
+    @property
     def missing(self) -> list[FileIssue]:
         return self.of_kind("missing")
 

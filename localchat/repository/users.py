@@ -35,6 +35,7 @@ from . import _passwords
 from ._base import check_text, delete_row, get_row, operation, paginate, update_row
 from ._checks import check_bool, check_datetime, check_fields
 from ._passwords import hash_password, password_needs_rehash, verify_password
+from .documents import release_owned_files
 
 __all__ = [
     "create_user",
@@ -222,6 +223,7 @@ def update_user(s: Session, user_id: int | str, **fields: Any) -> User | None:
 @operation
 def delete_user(s: Session, user_id: int | str) -> bool:
     """Delete a user with their conversations, messages, responses, sessions, documents."""
+    release_owned_files(s, user_id=user_id)  # files no other document uses go after commit
     return delete_row(User, user_id)
 
 
