@@ -8,7 +8,7 @@ from localchat.models import Conversation, Message
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import CharField, ForeignKeyField, IntegerField, JSONField, TextField
 
@@ -30,6 +30,8 @@ class Conversation(TimestampedModel):
     status = CharField(default="active", max_length=16)
     default_model = CharField(null=True)
     last_message = TextField(null=True)
+    if TYPE_CHECKING:  # the foreign keys' id columns, as peewee exposes them
+        user_id: int | None
 
     class Meta:
         table_name = "conversation"
@@ -43,6 +45,12 @@ class Conversation(TimestampedModel):
         """Seed 002's identifier: the app's thread id, else the uuid."""
         return self.external_id or str(self.uuid)
 
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """The columns (``user`` as the owner's id) plus ``thread_id``, JSON-ready."""
+        data = super().to_dict(**kwargs)
+        data["thread_id"] = self.thread_id
+        return data
+
 
 class Message(TimestampedModel):
     """One node of a conversation's message tree."""
@@ -53,6 +61,9 @@ class Message(TimestampedModel):
     content = TextField()
     model = CharField(null=True)
     metadata = JSONField(null=True)
+    if TYPE_CHECKING:
+        conversation_id: int
+        parent_id: int | None
 
     class Meta:
         table_name = "message"

@@ -1,5 +1,304 @@
-"""(being written)"""
+"""Conversations: create, find, list, rename, archive and delete chats.
+
+    from localchat import local_session
+    from localchat.repository import create_conversation, list_conversations_for_user
+
+    with local_session() as s:
+        conv = create_conversation(s, title="Trip ideas", default_model="llama3")
+        archive_conversation(s, conv.id)
+        [c.title for c in list_all_conversations(s, status="archived")]  # ['Trip ideas']
+
+A conversation is named by its integer ``id``, its public ``uuid``, or the
+``Conversation`` itself, wherever a function takes ``conversation_id``. An
+app's own thread id (a string) is kept in ``external_id`` and found with
+:func:`get_conversation_by_thread_id` / :func:`get_or_create_conversation`.
+Owners are given as ``user_id`` (id, uuid or ``User``) or ``user_email``.
+
+``last_message`` is a preview: text longer than 200 characters is cut to 199
+and an ellipsis. The chat-session names (``create_chat_session``,
+``get_chat_session``, ``update_chat_session``, ``delete_chat_session``) are the
+same functions under a second name.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import uuid as _uuid
+from typing import Any
+
+import peewee
+
+from ..database import Session
+from ..errors import Conflict, NotFound, ValidationError
+from ..models import CONVERSATION_STATUSES, Conversation, User, utcnow
+from ._base import check_choice, check_text, delete_row, get_row, operation, paginate, update_row
+from .documents import release_owned_files
+
+__all__ = [
+    "create_conversation",
+    "get_conversation_by_id",
+    "get_conversation_by_uuid",
+    "get_conversation_by_thread_id",
+    "get_or_create_conversation",
+    "list_conversations_for_user",
+    "list_all_conversations",
+    "count_conversations_for_user",
+    "update_conversation",
+    "archive_conversation",
+    "delete_conversation",
+    "create_chat_session",
+    "get_chat_session",
+    "update_chat_session",
+    "delete_chat_session",
+]
+
+PREVIEW_LENGTH = 200
+
+
+# -- helpers shared with messages.py and exchanges.py ------------------------------
+
+
+def _id_of(model: type[peewee.Model], key: Any, what: str) -> int | None:
+    """The integer id ``key`` names (id, digit string, uuid or row); None if no such uuid."""
+    if isinstance(key, model):
+        return key.get_id()
+    if isinstance(key, int) and not isinstance(key, bool):
+        return key
+    if isinstance(key, str) and key.isdigit():
+        return int(key)
+    uid = key if isinstance(key, _uuid.UUID) else None
+    if isinstance(key, str):
+        try:
+            uid = _uuid.UUID(key)
+        except ValueError:
+            uid = None
+    if uid is None:
+        raise ValidationError(
+            f"{what} must be an integer id, a uuid or a {model.__name__}, got {key!r}."
+        )
+    field = model._meta.fields["uuid"]
+    return model.select(model._meta.primary_key).where(field == uid).scalar()
+
+
+def _preview(text: str) -> str:
+    """``text`` cut to :data:`PREVIEW_LENGTH` characters (with an ellipsis when cut)."""
+    if len(text) <= PREVIEW_LENGTH:
+        return text
+    return text[: PREVIEW_LENGTH - 1] + "\u2026"
+
+
+def _optional_text(name: str, value: Any, max_length: int | None = None) -> str | None:
+    if value is None:
+        return None
+    return check_text(name, value, allow_empty=True, max_length=max_length)
+
+
+def _fields(
+    title: Any = None, status: Any = None, default_model: Any = None, last_message: Any = None
+) -> dict[str, Any]:
+    """The conversation columns given, checked; None values are left out."""
+    fields = {
+        "title": _optional_text("title", title, 500),
+        "status": None if status is None else check_choice("status", status, CONVERSATION_STATUSES),
+        "default_model": _optional_text("default_model", default_model, 255),
+        "last_message": _optional_text("last_message", last_message),
+    }
+    if fields["last_message"] is not None:
+        fields["last_message"] = _preview(fields["last_message"])
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _user_id(user_id: Any, user_email: Any) -> int | None:
+    """The owner's id from ``user_id`` or ``user_email``; None when there is no such user."""
+    if user_id is not None and user_email is not None:
+        raise ValidationError("pass user_id or user_email, not both.")
+    if user_email is not None:
+        email = check_text("user_email", user_email, max_length=254).strip().lower()
+        return User.select(User.id).where(User.email == email).scalar()
+    if user_id is None:
+        raise ValidationError("user_id or user_email is required.")
+    return _id_of(User, user_id, "user_id")
+
+
+def _existing_owner(user_id: Any, user_email: Any) -> int | None:
+    """The owner's id for a new conversation (None: anonymous); NotFound if missing."""
+    if user_id is None and user_email is None:
+        return None
+    uid = _user_id(user_id, user_email)
+    if uid is None or not User.select().where(User.id == uid).exists():
+        raise NotFound(f"no user {user_email or user_id!r}; create the user first.")
+    return uid
+
+
+def _thread_condition(thread_id: str) -> Any:
+    condition = Conversation.external_id == thread_id
+    try:
+        return condition | (Conversation.uuid == _uuid.UUID(thread_id))
+    except ValueError:
+        return condition
+
+
+def _owned_by(user_id: Any, user_email: Any, status: Any) -> peewee.ModelSelect[Conversation]:
+    """A user's conversations (none for an unknown user: ``IN ()`` matches nothing)."""
+    uid = _user_id(user_id, user_email)
+    owner = Conversation.id.in_([]) if uid is None else Conversation.user == uid
+    query = Conversation.select().where(owner)
+    if status is not None:
+        query = query.where(
+            Conversation.status == check_choice("status", status, CONVERSATION_STATUSES)
+        )
+    return query
+
+
+def _new_conversation(owner: int | None, fields: dict[str, Any]) -> Conversation:
+    now = utcnow()
+    return Conversation.create(user=owner, created_at=now, updated_at=now, **fields)
+
+
+_NEWEST_FIRST = (Conversation.updated_at.desc(), Conversation.id.desc())
+
+
+# -- the API ---------------------------------------------------------------------
+
+
+@operation
+def create_conversation(
+    s: Session,
+    user_id: int | str | User | None = None,
+    title: str | None = None,
+    status: str = "active",
+    default_model: str | None = None,
+    *,
+    external_id: str | None = None,
+    last_message: str | None = None,
+    user_email: str | None = None,
+) -> Conversation:
+    """A new conversation, anonymous unless a user is given; Conflict on a taken external_id."""
+    fields = _fields(title, status, default_model, last_message)
+    if external_id is not None:
+        fields["external_id"] = check_text("external_id", external_id, max_length=255)
+    return _new_conversation(_existing_owner(user_id, user_email), fields)
+
+
+@operation
+def get_conversation_by_id(s: Session, conversation_id: int | str) -> Conversation | None:
+    """The conversation with this id (a uuid also works), or None."""
+    return get_row(Conversation, conversation_id)
+
+
+@operation
+def get_conversation_by_uuid(
+    s: Session, conversation_uuid: str | _uuid.UUID
+) -> Conversation | None:
+    """The conversation with this public uuid, or None (also for a malformed uuid)."""
+    if isinstance(conversation_uuid, int):
+        return None
+    return get_row(Conversation, conversation_uuid)
+
+
+@operation
+def get_conversation_by_thread_id(s: Session, thread_id: str) -> Conversation | None:
+    """The conversation whose ``thread_id`` (external_id, else uuid) is this, or None."""
+    check_text("thread_id", thread_id, max_length=255)
+    return Conversation.get_or_none(_thread_condition(thread_id))
+
+
+@operation
+def get_or_create_conversation(
+    s: Session,
+    thread_id: str,
+    user_id: int | str | User | None = None,
+    title: str | None = None,
+    last_message: str | None = None,
+    *,
+    user_email: str | None = None,
+) -> tuple[Conversation, bool]:
+    """``(conversation, created)`` for an app's thread id, created with these values if new.
+
+    An existing conversation is returned unchanged; Conflict if it belongs to
+    another user than the one given.
+    """
+    check_text("thread_id", thread_id, max_length=255)
+    conv = Conversation.get_or_none(_thread_condition(thread_id))
+    if conv is None:
+        fields = _fields(title=title, last_message=last_message)
+        fields["external_id"] = thread_id
+        return _new_conversation(_existing_owner(user_id, user_email), fields), True
+    if user_id is not None or user_email is not None:
+        if conv.user_id != _user_id(user_id, user_email):
+            raise Conflict(f"thread {thread_id!r} belongs to another user.")
+    return conv, False
+
+
+@operation
+def list_conversations_for_user(
+    s: Session,
+    user_id: int | str | User | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    *,
+    user_email: str | None = None,
+) -> list[Conversation]:
+    """A user's conversations, most recently updated first ([] for an unknown user)."""
+    query = _owned_by(user_id, user_email, status)
+    return paginate(query.order_by(*_NEWEST_FIRST), limit, offset)
+
+
+@operation
+def list_all_conversations(
+    s: Session, status: str | None = None, limit: int = 100, offset: int = 0
+) -> list[Conversation]:
+    """Every conversation (of any user, or anonymous), most recently updated first."""
+    query = Conversation.select()
+    if status is not None:
+        query = query.where(
+            Conversation.status == check_choice("status", status, CONVERSATION_STATUSES)
+        )
+    return paginate(query.order_by(*_NEWEST_FIRST), limit, offset)
+
+
+@operation
+def count_conversations_for_user(
+    s: Session,
+    user_id: int | str | User | None = None,
+    status: str | None = None,
+    *,
+    user_email: str | None = None,
+) -> int:
+    """How many conversations a user has (0 for an unknown user)."""
+    return int(_owned_by(user_id, user_email, status).count())
+
+
+@operation
+def update_conversation(
+    s: Session,
+    conversation_id: int | str | Conversation,
+    title: str | None = None,
+    status: str | None = None,
+    default_model: str | None = None,
+    last_message: str | None = None,
+) -> Conversation | None:
+    """Change the values given (None leaves a value as is); None if no such conversation."""
+    fields = _fields(title, status, default_model, last_message)
+    return update_row(get_row(Conversation, conversation_id), fields)
+
+
+@operation
+def archive_conversation(
+    s: Session, conversation_id: int | str | Conversation
+) -> Conversation | None:
+    """Set the status to ``archived``; None if there is no such conversation."""
+    return update_row(get_row(Conversation, conversation_id), {"status": "archived"})
+
+
+@operation
+def delete_conversation(s: Session, conversation_id: int | str | Conversation) -> bool:
+    """Delete a conversation with its messages and responses; False if it did not exist."""
+    release_owned_files(s, conversation_id=conversation_id)  # unused files go after commit
+    return delete_row(Conversation, conversation_id)
+
+
+create_chat_session = create_conversation
+get_chat_session = get_conversation_by_id
+update_chat_session = update_conversation
+delete_chat_session = delete_conversation
