@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from localchat import Conflict, NotFound, ValidationError
-from localchat.models import Conversation, Document, Message, Response, User, WebSession
+from localchat.models import Conversation, Document, Message, Response, User, WebSession, utcnow
 from localchat.repository import (
+    _passwords,
     authenticate,
     create_user,
     create_web_session,
@@ -35,8 +36,6 @@ from localchat.repository import (
     update_web_session,
     verify_password,
 )
-from localchat.models import utcnow
-from localchat.repository import _passwords
 from localchat.repository.users import DEFAULT_WEB_SESSION_LIFETIME
 
 FAST = (2**10, 8, 1)
@@ -294,7 +293,8 @@ def test_a_hash_made_with_old_parameters_still_verifies_and_needs_rehash(monkeyp
 @pytest.mark.parametrize(
     "stored",
     ["hashed_pw", "", None, "argon2$v=19$x$y", "scrypt$n=1000,r=8,p=1$AAAA$AAAA",
-     "scrypt$n=4194304,r=8,p=1$AAAA$AAAA", "scrypt$n=1024,r=8$AAAA$AAAA", "scrypt$n=1024,r=8,p=1$$"],
+     "scrypt$n=4194304,r=8,p=1$AAAA$AAAA", "scrypt$n=1024,r=8$AAAA$AAAA",
+     "scrypt$n=1024,r=8,p=1$$"],
 )  # fmt: skip
 def test_verify_password_is_false_for_a_malformed_hash(stored):
     assert verify_password("anything", stored) is False
