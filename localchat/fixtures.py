@@ -1,0 +1,177 @@
+"""All the pytest fixtures localchat ships; :mod:`localchat.pytest_plugin` registers them.
+
+    def test_reply_is_stored(localchat_session, make_conversation, make_message):
+        conv = make_conversation(title="Trip")
+        make_message(conversation=conv, role="assistant", content="Hi!")
+        assert conv.messages.count() == 1
+
+Stores. Each test gets its own copy of a store migrated once per run (once per
+xdist worker), so no test sees another's rows and no test runs a migration:
+
+* ``localchat_db_path``  -- a migrated, empty SQLite file the test may open itself;
+* ``localchat_store``    -- the :class:`~localchat.Store` on it (``files/`` beside it);
+* ``localchat_session``  -- a session on that store, rolled back after the test;
+* ``localchat_default_store`` -- that store also becomes the default location, so
+  app code calling ``get_session()`` / ``init_db()`` (or a ``localchat`` subprocess)
+  uses it.
+
+Configuration, overridden by defining a fixture of the same name in a conftest:
+``localchat_app_name`` (session scope; default ``"localchat"``) and
+``localchat_seed`` (session scope; a function run once on the template, so every
+test starts with its rows).
+
+Factories (``make_user``, ``make_conversation``, ``make_message``,
+``make_document``, ``make_prompt``, ``make_service``, ``make_model``,
+``make_knowledge_chunk``) create rows in ``localchat_session`` with sensible
+defaults; every keyword overrides one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from . import database
+from .config import DB_FILENAME, DEFAULT_APP_NAME, resolve
+from .database import Session, Store, open_store
+from .pytest_plugin import PLATFORM_DIR_VARS
+
+__all__ = [
+    "localchat_app_name",
+    "localchat_seed",
+    "localchat_db_path",
+    "localchat_store",
+    "localchat_session",
+    "localchat_default_store",
+]
+
+
+# -- configuration (override in a conftest) ----------------------------------
+
+
+@pytest.fixture(scope="session")
+def localchat_app_name() -> str:
+    """The app name the test stores are opened with; override it with your app's.
+
+    The per-test database sits where the platform rule would put that app's
+    store, ``<data dir>/<app name>/localchat.db``.
+    """
+    return DEFAULT_APP_NAME
+
+
+@pytest.fixture(scope="session")
+def localchat_seed() -> Callable[[Session], object] | None:
+    """``None``, or a function ``seed(session)`` run once on the migrated template.
+
+    Rows it creates are in every test's store at no per-test cost::
+
+        @pytest.fixture(scope="session")
+        def localchat_seed():
+            def seed(s):
+                create_service(s, "local", provider="ollama")
+            return seed
+    """
+    return None
+
+
+# -- plumbing ----------------------------------------------------------------
+
+
+class _Discard(Exception):
+    """Raised into a session at teardown so it rolls back."""
+
+
+@pytest.fixture(scope="session")
+def _localchat_template(
+    tmp_path_factory: pytest.TempPathFactory,
+    localchat_seed: Callable[[Session], object] | None,
+) -> Path:
+    """A store migrated (and seeded) once per run, or per xdist worker; tests copy it."""
+    path = tmp_path_factory.mktemp("localchat-template") / DB_FILENAME
+    store = Store(resolve(path))
+    try:
+        store.upgrade()
+        if localchat_seed is not None:
+            with store.session() as s:
+                localchat_seed(s)
+    finally:
+        store.close()
+    return path
+
+
+def _forget(store: Store) -> None:
+    """Drop ``store`` from :func:`~localchat.open_store`'s cache (other stores stay)."""
+    with database._stores_lock:
+        for key in [k for k, v in database._stores.items() if v is store]:
+            del database._stores[key]
+
+
+# -- stores ------------------------------------------------------------------
+
+
+@pytest.fixture
+def localchat_db_path(tmp_path: Path, _localchat_template: Path, localchat_app_name: str) -> Path:
+    """A migrated, empty SQLite file (0600) on disk that the test can open itself.
+
+    It lives at ``tmp_path/data/<localchat_app_name>/localchat.db``; uploaded
+    files of ``localchat_store`` go to ``files/`` beside it.
+    """
+    folder = tmp_path / "data" / localchat_app_name
+    folder.parent.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    path = folder / DB_FILENAME
+    shutil.copyfile(_localchat_template, path)
+    os.chmod(path, 0o600)
+    return path
+
+
+@pytest.fixture
+def localchat_store(localchat_db_path: Path, localchat_app_name: str) -> Iterator[Store]:
+    """The fresh migrated :class:`~localchat.Store` on ``localchat_db_path``.
+
+    It is the store ``open_store(localchat_db_path)`` returns during the test,
+    so app code opening the same file shares its connection and transaction.
+    No migration check runs on it: it is a copy of the migrated template.
+    """
+    store = open_store(localchat_db_path, app_name=localchat_app_name)
+    store._migrated = True  # a copy of the migrated template
+    try:
+        yield store
+    finally:
+        store.close()
+        _forget(store)
+
+
+@pytest.fixture
+def localchat_session(localchat_store: Store) -> Iterator[Session]:
+    """A session (one transaction) on a fresh migrated store, rolled back after the test.
+
+    Functions of :mod:`localchat.repository` take it first; plain model queries
+    work too. Callbacks registered with ``after_commit`` do not run.
+    """
+    try:
+        with localchat_store.session() as s:
+            yield s
+            raise _Discard
+    except _Discard:
+        pass
+
+
+@pytest.fixture
+def localchat_default_store(
+    localchat_store: Store, localchat_db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Store:
+    """``localchat_store``, made the default location for the test's duration.
+
+    Sets ``LOCALCHAT_DB_PATH`` (and the platform data directory) so that
+    ``get_session()``, ``init_db()`` and ``open_store()`` without a path, with
+    any ``app_name``, and ``localchat`` subprocesses, all use the test's store.
+    """
+    monkeypatch.setenv("LOCALCHAT_DB_PATH", str(localchat_db_path))
+    for name in PLATFORM_DIR_VARS:
+        monkeypatch.setenv(name, str(localchat_db_path.parent.parent))
+    return localchat_store
