@@ -68,12 +68,19 @@ def check_datetime(name: str, value: Any, *, dates: bool = False) -> _dt.datetim
 
 
 def check_fields(
-    kind: str, checks: Mapping[str, Callable[[Any], Any]], fields: Mapping[str, Any]
+    kind: str,
+    checks: Mapping[str, Callable[[Any], Any]],
+    fields: Mapping[str, Any],
+    required: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """``fields`` run through ``checks``; None values (= leave alone) are dropped."""
+    """``fields`` run through ``checks``; None values (= leave alone) are dropped,
+    except for ``required`` ones, which must be given."""
     unknown = sorted(set(fields) - set(checks))
     if unknown:
         raise ValidationError(
             f"{kind} has no field {', '.join(unknown)}; accepted: {', '.join(checks)}."
         )
+    missing = [name for name in required if fields.get(name) is None]
+    if missing:
+        raise ValidationError(f"{kind} needs {', '.join(missing)}; got None.")
     return {k: checks[k](v) for k, v in fields.items() if v is not None}

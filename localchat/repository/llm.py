@@ -149,6 +149,7 @@ def create_service(
         "LLM service",
         _SERVICE_FIELDS,
         dict(name=name, provider=provider, base_url=base_url, auth_ref=auth_ref),
+        required=("name", "provider"),
     )
     return LLMService.create(**fields)
 
@@ -200,6 +201,7 @@ def create_model(
             supports_tools=supports_tools,
             context_window=context_window,
         ),
+        required=("name", "modality", "supports_tools"),
     )
     service = _service(service_id)
     if service is None:
