@@ -74,10 +74,18 @@ class Message(TimestampedModel):
         """Seed 001's name for ``role``."""
         return self.role
 
+    @sender_type.setter
+    def sender_type(self, value: Any) -> None:
+        self.role = getattr(value, "value", value)
+
     @property
     def role_metadata(self) -> Any:
         """Seed 001's name for ``metadata``."""
         return self.metadata
+
+    @role_metadata.setter
+    def role_metadata(self, value: Any) -> None:
+        self.metadata = value
 
 
 class Response(BaseModel):

@@ -1,7 +1,8 @@
 """Conversations: create, find, list, rename, archive and delete chats.
 
     from localchat import local_session
-    from localchat.repository import create_conversation, list_conversations_for_user
+    from localchat.repository import (
+        archive_conversation, create_conversation, list_all_conversations)
 
     with local_session() as s:
         conv = create_conversation(s, title="Trip ideas", default_model="llama3")

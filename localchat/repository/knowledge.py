@@ -1,7 +1,8 @@
 """Knowledge chunks for retrieval: idempotent upserts, single or in bulk.
 
     from localchat import local_session
-    from localchat.repository import bulk_upsert_knowledge_chunks, upsert_knowledge_chunk
+    from localchat.repository import (
+        bulk_upsert_knowledge_chunks, search_knowledge_chunks_by_source, upsert_knowledge_chunk)
 
     with local_session() as s:
         upsert_knowledge_chunk(s, "docs", "Run pip install.", external_id="install",

@@ -1,7 +1,8 @@
 """Messages as a tree (edits and regenerations keep every version), and responses.
 
     from localchat import local_session
-    from localchat.repository import add_message, add_sibling, create_conversation, get_thread
+    from localchat.repository import (
+        add_message, add_sibling, create_conversation, get_thread, record_response)
 
     with local_session() as s:
         conv = create_conversation(s, title="Arithmetic")
