@@ -23,8 +23,7 @@ from . import __version__
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
-from .files import FileStoreReport
-from .repository.documents import repair_file_store, verify_file_store
+from .repository.file_store import FileStoreReport, repair_file_store, verify_file_store
 
 __all__ = ["main", "build_parser"]
 

@@ -16,7 +16,7 @@ module holds the mechanics those functions share:
 - deletion: :func:`remove_if_unreferenced` deletes a file only when no
   ``Document`` row refers to it any more, checked when it runs (after commit,
   or after rollback for files new in the transaction);
-- checking: :func:`check_folder` compares the rows with the files on disk.
+- checking: :mod:`localchat.repository.file_store` compares rows and disk.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import stat
 import tempfile
 import unicodedata
 import uuid
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -57,9 +57,6 @@ __all__ = [
     "hash_file",
     "store_local_file",
     "remove_if_unreferenced",
-    "FileIssue",
-    "FileStoreReport",
-    "check_folder",
 ]
 
 log = logging.getLogger(__name__)
@@ -325,6 +322,10 @@ def _referenced(db: peewee.Database, name: str, path: Path) -> bool:
     return bool(query.bind(db).exists())
 
 
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and not re.search(r"[/\\\0]", name)
+
+
 def remove_if_unreferenced(db: peewee.Database, name: str, path: Path) -> bool:
     """Delete ``path`` unless a ``Document`` row (by stored name or path) still uses it.
 
@@ -333,7 +334,7 @@ def remove_if_unreferenced(db: peewee.Database, name: str, path: Path) -> bool:
     document now shares, is kept. Never raises; True if a file was removed.
     """
     try:
-        if _referenced(db, name, path):
+        if not _plain_name(name) or Path(path).name != name or _referenced(db, name, path):
             return False
         mode = os.lstat(path).st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
@@ -345,140 +346,3 @@ def remove_if_unreferenced(db: peewee.Database, name: str, path: Path) -> bool:
     except Exception:  # a callback must never fail a commit that already happened
         log.exception("could not release the stored file %s", path)
         return False
-
-
-# -- checking ----------------------------------------------------------------
-@dataclass(frozen=True)
-class FileIssue:
-    """One disagreement between the rows and the disk."""
-
-    kind: str  # missing | orphan | size_mismatch | hash_mismatch | not_a_file
-    name: str
-    path: str
-    document_ids: tuple[int, ...] = ()
-    detail: str = ""
-
-
-@dataclass
-class FileStoreReport:
-    """What :func:`check_folder` found; ``ok`` when nothing disagrees."""
-
-    folder: str | None
-    documents: int = 0
-    files: int = 0
-    issues: list[FileIssue] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    dry_run: bool = True
-
-    @property
-    def ok(self) -> bool:
-        return not self.issues
-
-    def of_kind(self, kind: str) -> list[FileIssue]:
-        return [i for i in self.issues if i.kind == kind]
-
-    @property
-    def remaining(self) -> list[FileIssue]:
-        """The issues still there after this repair (all of them after a dry run)."""
-        gone = set() if self.dry_run else set(self.removed)
-        return [i for i in self.issues if not (i.kind == "orphan" and i.name in gone)]
-
-    @property
-    def missing(self) -> list[FileIssue]:
-        return self.of_kind("missing")
-
-    @property
-    def orphans(self) -> list[FileIssue]:
-        return self.of_kind("orphan")
-
-    @property
-    def mismatches(self) -> list[FileIssue]:
-        return self.of_kind("size_mismatch") + self.of_kind("hash_mismatch")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "folder": self.folder,
-            "ok": self.ok,
-            "documents": self.documents,
-            "files": self.files,
-            "issues": [asdict(i) | {"document_ids": list(i.document_ids)} for i in self.issues],
-            "removed": self.removed,
-            "dry_run": self.dry_run,
-        }
-
-
-def check_folder(
-    folder: Path | None,
-    rows: Iterable[tuple[int, str | None, str | None, str | None, int | None]],
-    *,
-    hashes: bool = True,
-) -> FileStoreReport:
-    """Compare document rows ``(id, stored_name, path, sha256, size)`` with the disk.
-
-    Files of rows with a stored name are checked wherever they live (``folder``
-    when ``path`` is empty). Orphans are looked for in ``folder`` only: a file
-    there that no row names (temporary files of interrupted writes included).
-    """
-    report = FileStoreReport(str(folder) if folder is not None else None)
-    expected: dict[Path, list[tuple[int, str, str | None, int | None]]] = {}
-    protected: set[Path] = set()
-    for doc_id, name, path, sha, size in rows:
-        report.documents += 1
-        if path:
-            protected.add(_real(path))
-        if not name:
-            continue
-        location = _real(path) if path else (folder / name if folder is not None else None)
-        if location is None or not is_stored_name(name) or location.name != name:
-            report.issues.append(
-                FileIssue("missing", name, str(location or name), (doc_id,), "no usable location")
-            )
-            continue
-        expected.setdefault(location, []).append((doc_id, name, sha, size))
-    for location, users in sorted(expected.items()):
-        report.files += 1
-        issue = _check_one(location, users, hashes)
-        if issue is not None:
-            report.issues.append(issue)
-    if folder is not None and folder.is_dir():
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            entry_path = Path(entry.path)
-            if entry_path in expected or entry_path in protected:
-                continue
-            if entry.is_file(follow_symlinks=False) or entry.is_symlink():
-                detail = "interrupted write" if entry.name.startswith(TEMP_PREFIX) else ""
-                report.issues.append(FileIssue("orphan", entry.name, entry.path, (), detail))
-            else:
-                report.issues.append(
-                    FileIssue("not_a_file", entry.name, entry.path, (), "unexpected entry")
-                )
-    return report
-
-
-def _real(path: str) -> Path:
-    """``path`` with its folder resolved (the last part is not followed)."""
-    where = Path(path)
-    return Path(os.path.realpath(where.parent)) / where.name
-
-
-def _check_one(
-    location: Path, users: list[tuple[int, str, str | None, int | None]], hashes: bool
-) -> FileIssue | None:
-    ids = tuple(u[0] for u in users)
-    name = users[0][1]
-    try:
-        st = os.lstat(location)
-    except FileNotFoundError:
-        return FileIssue("missing", name, str(location), ids)
-    if not stat.S_ISREG(st.st_mode):
-        return FileIssue("not_a_file", name, str(location), ids, "not a regular file")
-    sizes = {u[3] for u in users if u[3] is not None}
-    if sizes and sizes != {st.st_size}:
-        detail = f"{st.st_size} bytes on disk, {sorted(sizes)} recorded"
-        return FileIssue("size_mismatch", name, str(location), ids, detail)
-    shas = {u[2] for u in users if u[2]}
-    if hashes and shas:
-        actual, _ = hash_file(location)
-        if shas != {actual}:
-            return FileIssue("hash_mismatch", name, str(location), ids, f"sha256 {actual}")
-    return None

@@ -31,10 +31,9 @@ import peewee
 from ..database import Session
 from ..errors import FileStoreError, NotFound, ValidationError
 from ..files import (
-    FileStoreReport,
-    check_folder,
     clean_filename,
     guess_mime_type,
+    is_stored_name,
     new_stored_name,
     open_stored,
     private_folder,
@@ -44,6 +43,7 @@ from ..files import (
 )
 from ..models import Conversation, Document, Message, User
 from ._base import check_text, get_row, operation, paginate, update_row
+from .file_store import default_folder, release_later, repair_file_store, verify_file_store
 
 __all__ = [
     "store_local_file",
@@ -109,11 +109,6 @@ def _links(user_id: Any, conversation_id: Any, message_id: Any) -> dict[str, Any
     return links
 
 
-def _default_folder(s: Session) -> Path | None:
-    folder = s.store.files_dir
-    return Path(os.path.realpath(folder)) if folder is not None else None
-
-
 def _target_folder(s: Session, storage_dir: Any) -> tuple[Path, bool]:
     """The real folder to write into, and whether it is not the store's own."""
     default = s.store.files_dir
@@ -124,12 +119,18 @@ def _target_folder(s: Session, storage_dir: Any) -> tuple[Path, bool]:
             )
         return private_folder(default), False
     folder = private_folder(storage_dir)
-    return folder, folder != _default_folder(s)
+    return folder, folder != default_folder(s)
 
 
 def _location(s: Session, doc: Document) -> Path | None:
-    if doc.stored_name and not doc.path:
-        folder = _default_folder(s)
+    """Where the document's bytes are; None if nowhere (or the row was tampered with)."""
+    if doc.stored_name:
+        if not is_stored_name(doc.stored_name):
+            return None
+        if doc.path:
+            where = Path(doc.path)
+            return where if where.is_absolute() and where.name == doc.stored_name else None
+        folder = default_folder(s)
         return folder / doc.stored_name if folder is not None else None
     return Path(doc.path) if doc.path else None
 
@@ -146,10 +147,6 @@ def _same_content(
         if where is not None and where.parent == folder and bool(doc.path) == custom:
             return doc, where
     return None
-
-
-def _release_later(s: Session, name: str, path: Path) -> None:
-    s.after_commit(functools.partial(remove_if_unreferenced, s.db, name, path))
 
 
 def _remove_source_later(s: Session, src: Any) -> None:
@@ -349,7 +346,7 @@ def delete_document(s: Session, document_id: Any, delete_file: bool = False) -> 
     where = _location(s, doc)
     doc.delete_instance()
     if delete_file and doc.stored_name and where is not None:
-        _release_later(s, doc.stored_name, where)
+        release_later(s, doc.stored_name, where)
     return True
 
 
@@ -379,38 +376,6 @@ def release_owned_files(s: Session, *, user_id: Any = None, conversation_id: Any
     for doc in query:
         where = _location(s, doc)
         if where is not None:
-            _release_later(s, str(doc.stored_name), where)
+            release_later(s, str(doc.stored_name), where)
             count += 1
     return count
-
-
-# -- verify and repair -------------------------------------------------------------
-@operation
-def verify_file_store(s: Session, *, hashes: bool = True) -> FileStoreReport:
-    """Compare the document rows with the files: missing, orphan, damaged. Read-only.
-
-    ``hashes=False`` checks sizes only (fast). Orphans are looked for in the
-    store's own ``files/`` folder; files in other ``storage_dir`` folders are
-    checked for presence, size and content.
-    """
-    rows = Document.select(
-        Document.id, Document.stored_name, Document.path, Document.sha256, Document.size
-    ).tuples()
-    return check_folder(_default_folder(s), list(rows), hashes=hashes)  # type: ignore[arg-type]
-
-
-@operation
-def repair_file_store(s: Session, dry_run: bool = True, *, hashes: bool = True) -> FileStoreReport:
-    """Remove orphan files (after the commit); a dry run unless ``dry_run=False``.
-
-    ``report.removed`` names the files removed (or that would be). Missing or
-    damaged files are reported, never "fixed": they need a backup, or the same
-    content stored again, which heals them.
-    """
-    report = verify_file_store(s, hashes=hashes)
-    report.dry_run = dry_run
-    for issue in report.orphans:
-        report.removed.append(issue.name)
-        if not dry_run:
-            _release_later(s, issue.name, Path(issue.path))
-    return report
