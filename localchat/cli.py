@@ -14,6 +14,7 @@ argparse, not click: the runtime dependencies stay peewee and platformdirs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from . import __version__
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
+from .export import export_messages_jsonl
 from .repository.file_store import FileStoreReport, repair_file_store, verify_file_store
 
 __all__ = ["main", "build_parser"]
@@ -141,6 +143,18 @@ def cmd_files(args: argparse.Namespace) -> int:
     return 1 if report.remaining else 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    store, out = _store(args), getattr(args, "out", None)
+    if not store.exists():
+        print("the database does not exist yet: nothing to export.", file=sys.stderr)
+        return 0
+    target = open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
+    with store.session() as s, target as fp:
+        n = export_messages_jsonl(s, fp, conversation_id=getattr(args, "conversation", None))
+    print(f"exported {n} message(s) to {out or 'standard output'}.", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: options given before the command are not reset by the subparser.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -176,6 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help="repair: really delete orphan files")
     p.add_argument("--quick", action="store_true", help="compare sizes only, not sha256")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("export", cmd_export, "write every message as JSON Lines (bounded memory)")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
     # Feature commands register here.
     return parser
 

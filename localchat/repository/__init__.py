@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from . import (
     audit,
+    bulk,
     conversations,
     documents,
     exchanges,
@@ -28,6 +29,7 @@ from . import (
     users,
 )
 from .audit import *  # noqa: F403
+from .bulk import *  # noqa: F403
 from .conversations import *  # noqa: F403
 from .documents import *  # noqa: F403
 from .exchanges import *  # noqa: F403
@@ -43,6 +45,7 @@ __all__ = [
         users,
         conversations,
         messages,
+        bulk,
         exchanges,
         prompts,
         llm,

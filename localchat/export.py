@@ -1,0 +1,103 @@
+"""Stream every message to JSON Lines with bounded memory.
+
+    import sys
+    from localchat import local_session
+    from localchat.export import export_messages_jsonl, iter_message_records
+
+    with local_session() as s:
+        export_messages_jsonl(s, sys.stdout)            # -> number of messages written
+        for record in iter_message_records(s, conversation_id=1):
+            ...
+
+    $ localchat export --out chats.jsonl
+
+One JSON object per message, oldest row first::
+
+    {"uuid": "…", "conversation": "<conversation uuid>", "parent": "<uuid or null>",
+     "role": "user", "content": "Hi", "model": null, "metadata": null,
+     "created_at": "2025-01-01T10:00:00.123456+00:00"}
+
+Rows are read in keyset pages of ``batch_size`` (``WHERE id > last``), never
+all at once, so memory stays flat whatever the store's size, on SQLite and
+PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+
+from .database import Session
+from .models import Conversation, Message
+
+__all__ = ["EXPORT_FIELDS", "iter_message_records", "export_messages_jsonl"]
+
+#: The keys of every exported record, in order.
+EXPORT_FIELDS = (
+    "uuid",
+    "conversation",
+    "parent",
+    "role",
+    "content",
+    "model",
+    "metadata",
+    "created_at",
+)
+
+
+def _page_sql(param: str, batch_size: int, conversation: bool) -> str:
+    where = f'm."id" > {param}'
+    if conversation:
+        where += f' AND m."conversation_id" = {param}'
+    return (
+        'SELECT m."id", m."uuid", c."uuid", p."uuid", m."role", m."content", m."model", '
+        'm."metadata", m."created_at" FROM "message" m '
+        'JOIN "conversation" c ON c."id" = m."conversation_id" '
+        'LEFT JOIN "message" p ON p."id" = m."parent_id" '
+        f'WHERE {where} ORDER BY m."id" LIMIT {int(batch_size)}'
+    )
+
+
+def iter_message_records(
+    s: Session, *, conversation_id: int | None = None, batch_size: int = 5000
+) -> Iterator[dict[str, Any]]:
+    """Yield one export record (a JSON-ready dict) per message, in id order."""
+    db = s.db
+    sql = _page_sql(db.param, batch_size, conversation_id is not None)
+    as_uuid = Message.uuid.python_value
+    as_conv_uuid = Conversation.uuid.python_value
+    as_json = Message.metadata.python_value
+    as_time = Message.created_at.python_value
+    last = 0
+    while True:
+        params: tuple[Any, ...] = (last,) if conversation_id is None else (last, conversation_id)
+        rows = db.execute_sql(sql, params).fetchall()
+        for mid, muid, cuid, puid, role, content, model, meta, created in rows:
+            yield {
+                "uuid": str(as_uuid(muid)),
+                "conversation": str(as_conv_uuid(cuid)),
+                "parent": None if puid is None else str(as_uuid(puid)),
+                "role": role,
+                "content": content,
+                "model": model,
+                "metadata": None if meta is None else as_json(meta),
+                "created_at": as_time(created).isoformat(),
+            }
+            last = mid
+        if len(rows) < batch_size:
+            return
+
+
+def export_messages_jsonl(
+    s: Session, fp: IO[str], *, conversation_id: int | None = None, batch_size: int = 5000
+) -> int:
+    """Write every message (or one conversation's) to ``fp`` as JSON Lines; returns the count."""
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    write = fp.write
+    n = 0
+    for record in iter_message_records(s, conversation_id=conversation_id, batch_size=batch_size):
+        write(dumps(record))
+        write("\n")
+        n += 1
+    return n
