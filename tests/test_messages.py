@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 
 import pytest
@@ -10,12 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from playhouse.test_utils import assert_query_count
 
+import localchat
 from localchat import Conflict, NotFound, ValidationError
 from localchat.models import Conversation, Message, Response
 from localchat.repository import (
     MessageSenderType,
+    add_chat_exchange,
     add_message,
     add_sibling,
+    bulk_upsert_knowledge_chunks,
     create_conversation,
     delete_conversation,
     delete_message,
@@ -25,6 +29,7 @@ from localchat.repository import (
     get_message_by_id,
     get_response_for_message,
     get_thread,
+    list_chat_exchanges,
     list_children,
     list_messages_for_conversation,
     record_response,
@@ -448,3 +453,39 @@ def test_any_sequence_of_adds_and_deletes_keeps_counts_and_tree_consistent(
                 for parent, child in zip(thread, thread[1:], strict=False)
             )
         example.rollback()
+
+
+# -- PostgreSQL --------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_session():
+    """A session on a freshly migrated PostgreSQL database named by an environment variable."""
+    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
+    localchat.reset_db(url=url)
+    with localchat.open_store(url=url).session() as s:
+        yield s
+
+
+def test_tree_responses_and_exchanges_work_on_postgresql(pg_session):
+    s = pg_session
+    conv = create_conversation(s, title="pg")
+    q = add_message(s, conv.id, "user", "q", {"é": [1, 2.5, None]})
+    a1 = add_message(s, conv.id, "assistant", "a1")
+    a2 = add_sibling(s, a1.id, "a2")
+    follow = add_message(s, conv.id, "user", "next")
+    assert _contents(get_thread(s, follow.id)) == ["q", "a2", "next"]
+    record_response(s, a2.id, "m", 1, 2)
+    with pytest.raises(Conflict):
+        record_response(s, a2.id, "m")
+    # the failed call was rolled back to its savepoint: the transaction goes on
+    assert delete_message(s, a2.id) is True
+    assert get_message_by_id(s, follow.id).parent_id == q.id
+    assert get_message_by_id(s, q.id).metadata == {"é": [1, 2.5, None]}
+    exch = add_chat_exchange(s, conv.id, "hi", "p", "hello", "<p>", [{"i": 1}])
+    assert list_chat_exchanges(s, conv.id)[-1] == exch
+    chunks = [{"source": "d", "content": f"c{i}", "external_id": str(i)} for i in range(600)]
+    assert len(bulk_upsert_knowledge_chunks(s, chunks + [{"source": "d", "content": "c0"}])) == 601
+    assert get_conversation_message_count(s, conv.id) == 5
