@@ -25,6 +25,7 @@ __all__ = [
     "SchemaTooNew",
     "NoSession",
     "FileStoreError",
+    "Unsupported",
 ]
 
 
@@ -62,3 +63,7 @@ class NoSession(LocalchatError):
 
 class FileStoreError(LocalchatError):
     """The document file store could not be read or written."""
+
+
+class Unsupported(LocalchatError):
+    """The store's backend cannot do this (e.g. full-text search off SQLite FTS5)."""
