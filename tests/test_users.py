@@ -509,3 +509,12 @@ def test_new_session_token_is_long_and_unique():
 def test_session_expiry_is_checked_against_the_current_time(s, ada):
     create_web_session(s, "soon", ada.id, issued_at=NOW - DAY, expires_at=utcnow() + DAY)
     assert get_web_session(s, "soon") is not None
+
+
+def test_a_deactivated_users_session_is_not_returned(s, ada):
+    create_web_session(s, "abc", ada.id)
+    update_user(s, ada.id, is_active=False)
+    assert get_web_session(s, "abc") is None
+    assert update_web_session(s, "abc", user_agent="x") is None
+    update_user(s, ada.id, is_active=True)
+    assert get_web_session(s, "abc").user == ada

@@ -17,7 +17,8 @@ case. A username may not contain ``@``, so a login is never ambiguous.
 Passwords: ``hash_password`` uses the standard library's scrypt; the stored
 string carries its parameters and salt (see ``localchat.repository._passwords``
 for the choice of KDF and cost). Web sessions: only the sha256 of the token the
-caller holds is stored, and an expired session is never returned.
+caller holds is stored, and an expired session (or one of a deactivated user)
+is never returned.
 """
 
 from __future__ import annotations
@@ -287,10 +288,18 @@ def _check_window(issued_at: _dt.datetime, expires_at: _dt.datetime) -> None:
         )
 
 
-def _live(token: Any) -> Any:
-    return (WebSession.token_hash == _token_hash(token)) & (
-        WebSession.expires_at.is_null() | (WebSession.expires_at > utcnow())
+def _live(token: Any) -> WebSession | None:
+    """The unexpired session of an active user for ``token``, or None."""
+    query = (
+        WebSession.select(WebSession, User)
+        .join(User)
+        .where(
+            (WebSession.token_hash == _token_hash(token))
+            & (WebSession.expires_at.is_null() | (WebSession.expires_at > utcnow()))
+            & (User.is_active == True)  # noqa: E712 (a SQL expression)
+        )
     )
+    return query.first()
 
 
 @operation
@@ -331,8 +340,8 @@ def create_web_session(
 
 @operation
 def get_web_session(s: Session, token: str) -> WebSession | None:
-    """The unexpired session for ``token``, or None."""
-    return WebSession.get_or_none(_live(token))
+    """The unexpired session for ``token``, or None (also when its user is inactive)."""
+    return _live(token)
 
 
 @operation
@@ -354,7 +363,7 @@ def update_web_session(s: Session, token: str, **fields: Any) -> WebSession | No
         changes["user_agent"] = check_text(
             "user_agent", fields["user_agent"], allow_empty=True, max_length=2048
         )
-    row = WebSession.get_or_none(_live(token))
+    row = _live(token)
     if row is None:
         return None
     if "expires_at" in changes:
