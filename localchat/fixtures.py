@@ -38,6 +38,17 @@ import pytest
 from . import database
 from .config import DB_FILENAME, DEFAULT_APP_NAME, resolve
 from .database import Session, Store, open_store
+from .factories import Factories
+from .models import (
+    Conversation,
+    Document,
+    KnowledgeChunk,
+    LLMModel,
+    LLMService,
+    Message,
+    PromptTemplate,
+    User,
+)
 from .pytest_plugin import PLATFORM_DIR_VARS
 
 __all__ = [
@@ -47,6 +58,15 @@ __all__ = [
     "localchat_store",
     "localchat_session",
     "localchat_default_store",
+    "localchat_factories",
+    "make_user",
+    "make_conversation",
+    "make_message",
+    "make_document",
+    "make_prompt",
+    "make_service",
+    "make_model",
+    "make_knowledge_chunk",
 ]
 
 
@@ -175,3 +195,73 @@ def localchat_default_store(
     for name in PLATFORM_DIR_VARS:
         monkeypatch.setenv(name, str(localchat_db_path.parent.parent))
     return localchat_store
+
+
+# -- factories ---------------------------------------------------------------
+
+
+@pytest.fixture
+def localchat_factories(localchat_session: Session) -> Factories:
+    """A :class:`~localchat.factories.Factories` bound to ``localchat_session``."""
+    return Factories(localchat_session)
+
+
+@pytest.fixture
+def make_user(localchat_factories: Factories) -> Callable[..., User]:
+    """``make_user(**fields)``: a user with a unique e-mail, username and name.
+
+    ``password="..."`` stores its hash; any ``create_user`` keyword overrides.
+    """
+    return localchat_factories.user
+
+
+@pytest.fixture
+def make_conversation(localchat_factories: Factories) -> Callable[..., Conversation]:
+    """``make_conversation(user=..., **fields)``: owned by a new user unless given.
+
+    ``user=None`` makes it anonymous; any ``create_conversation`` keyword overrides.
+    """
+    return localchat_factories.conversation
+
+
+@pytest.fixture
+def make_message(localchat_factories: Factories) -> Callable[..., Message]:
+    """``make_message(conversation=..., role="user", content=..., **fields)``.
+
+    In a new conversation unless given, under its latest message unless
+    ``parent_id=`` says otherwise.
+    """
+    return localchat_factories.message
+
+
+@pytest.fixture
+def make_document(localchat_factories: Factories) -> Callable[..., Document]:
+    """``make_document(content=b"...", filename="a.pdf", user=..., conversation=...)``.
+
+    The bytes go to the store's ``files/``; ``content=None`` records metadata only.
+    """
+    return localchat_factories.document
+
+
+@pytest.fixture
+def make_prompt(localchat_factories: Factories) -> Callable[..., PromptTemplate]:
+    """``make_prompt(key=..., name=..., content=...)``: a prompt template."""
+    return localchat_factories.prompt
+
+
+@pytest.fixture
+def make_service(localchat_factories: Factories) -> Callable[..., LLMService]:
+    """``make_service(name=..., provider="ollama", base_url=...)``: an LLM endpoint."""
+    return localchat_factories.service
+
+
+@pytest.fixture
+def make_model(localchat_factories: Factories) -> Callable[..., LLMModel]:
+    """``make_model(service=..., name=..., **fields)``: a model of a new service unless given."""
+    return localchat_factories.model
+
+
+@pytest.fixture
+def make_knowledge_chunk(localchat_factories: Factories) -> Callable[..., KnowledgeChunk]:
+    """``make_knowledge_chunk(source="docs", content=..., **fields)``: upserted by external id."""
+    return localchat_factories.knowledge_chunk

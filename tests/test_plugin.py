@@ -12,6 +12,7 @@ import pytest
 from localchat import get_session, open_store, schema
 from localchat.models import User
 from localchat.pytest_plugin import PLATFORM_DIR_VARS
+from localchat.repository import authenticate, render_prompt
 
 pytest_plugins = ["pytester"]
 
@@ -32,6 +33,12 @@ def test_second_of_two_does_not_see_it(localchat_session):
 
 def test_store_has_its_files_folder(localchat_store):
     assert localchat_store.files_dir == localchat_store.path.parent / "files"
+
+def test_factories_fill_in_what_the_test_does_not_care_about(make_message, make_document):
+    reply = make_message(role="assistant", content="Hello!")
+    doc = make_document(conversation=reply.conversation, filename="notes.txt")
+    assert doc.conversation_id == reply.conversation_id
+    assert reply.conversation.user.email.endswith("@example.org")
 """
 
 
@@ -52,7 +59,7 @@ def test_plugin_is_registered_through_the_pytest11_entry_point():
 def test_app_test_file_passes_with_nothing_configured(pytester: pytest.Pytester):
     pytester.makepyfile(test_app=APP_TESTS)
     result = pytester.runpytest_subprocess("-v", "-p", "no:randomly")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["localchat: platform data directory for this run: *"])
 
 
@@ -190,7 +197,7 @@ def test_run_isolation_keeps_xdg_data_home_honoured(pytester: pytest.Pytester):
 def test_an_in_process_run_restores_the_environment_afterwards(pytester: pytest.Pytester):
     before = {name: os.environ.get(name) for name in PLATFORM_DIR_VARS}
     pytester.makepyfile(test_app=APP_TESTS)
-    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=4)
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=5)
     assert {name: os.environ.get(name) for name in PLATFORM_DIR_VARS} == before
 
 
@@ -198,7 +205,7 @@ def test_app_name_and_seed_are_overridden_in_a_conftest(pytester: pytest.Pyteste
     pytester.makeconftest(
         """
         import pytest
-        from localchat.models import User
+        from localchat.factories import Factories
 
         @pytest.fixture(scope="session")
         def localchat_app_name():
@@ -207,7 +214,7 @@ def test_app_name_and_seed_are_overridden_in_a_conftest(pytester: pytest.Pyteste
         @pytest.fixture(scope="session")
         def localchat_seed():
             def seed(s):
-                User.create(email="admin@example.org")
+                Factories(s).user(email="admin@example.org")
             return seed
         """
     )
@@ -223,8 +230,9 @@ def test_app_name_and_seed_are_overridden_in_a_conftest(pytester: pytest.Pyteste
             assert [u.email for u in User.select()] == ["admin@example.org"]
             User.delete().execute()
 
-        def test_seeded_rows_are_back_in_the_next_test(localchat_session):
-            assert User.select().count() == 1
+        def test_seeded_rows_are_back_in_the_next_test(localchat_session, make_user):
+            make_user()  # factory defaults never clash with seeded rows
+            assert User.select().count() == 2
         """
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=3)
@@ -286,3 +294,81 @@ def test_default_store_is_what_app_code_and_subprocesses_open(
         """
     )
     pytester.runpytest().assert_outcomes(passed=2)
+
+
+# -- factories -----------------------------------------------------------------
+
+FACTORIES = [
+    "make_user",
+    "make_conversation",
+    "make_message",
+    "make_document",
+    "make_prompt",
+    "make_service",
+    "make_model",
+    "make_knowledge_chunk",
+]
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_factory_defaults_make_distinct_stored_rows(request: pytest.FixtureRequest, factory: str):
+    make = request.getfixturevalue(factory)
+    first, second = make(), make()
+    assert first.id != second.id
+    assert type(first).get_by_id(first.id).uuid == first.uuid
+
+
+def test_make_user_overrides_fields_and_sets_a_usable_password(localchat_session, make_user):
+    user = make_user(email="ada@example.org", name="Ada", password="correct horse")
+    assert (user.email, user.name) == ("ada@example.org", "Ada")
+    assert authenticate(localchat_session, "ada@example.org", "correct horse").id == user.id
+
+
+def test_make_conversation_owner_is_new_given_or_none(make_user, make_conversation):
+    ada = make_user()
+    assert make_conversation(user=ada).user_id == ada.id
+    assert make_conversation(user=None).user_id is None
+    owners = {make_conversation().user_id for _ in range(2)}
+    assert len(owners) == 2 and ada.id not in owners
+
+
+def test_make_message_builds_a_thread_and_branches_on_parent(
+    localchat_session, make_conversation, make_message
+):
+    conv = make_conversation()
+    question = make_message(conversation=conv, content="Why?")
+    answer = make_message(conversation=conv, role="assistant", content="Because.")
+    retry = make_message(conversation=conv, role="assistant", content="Since.", parent_id=question)
+    assert answer.parent_id == retry.parent_id == question.id
+    assert question.role == "user" and question.parent_id is None
+    assert make_message().conversation_id != conv.id
+
+
+def test_make_document_stores_its_bytes_in_the_store_files(
+    localchat_store, make_user, make_document
+):
+    owner = make_user()
+    doc = make_document(content=b"%PDF-1.7 plan", filename="plan.pdf", user=owner, tags=["x"])
+    assert (doc.filename, doc.user_id, doc.tags, doc.size) == ("plan.pdf", owner.id, ["x"], 13)
+    assert (localchat_store.files_dir / doc.stored_name).read_bytes() == b"%PDF-1.7 plan"
+
+
+def test_make_document_without_content_records_metadata_only(make_document):
+    doc = make_document(content=None, filename="notes.md")
+    assert (doc.filename, doc.stored_name, doc.sha256) == ("notes.md", None, None)
+
+
+def test_make_model_belongs_to_the_given_service(make_service, make_model):
+    service = make_service(name="local", provider="ollama")
+    model = make_model(service=service, name="llama3", supports_tools=True)
+    assert (model.service_id, model.name, model.supports_tools) == (service.id, "llama3", True)
+
+
+def test_make_prompt_content_renders(make_prompt):
+    assert render_prompt(make_prompt(), name="Ada") == {"text": "Hello Ada!"}
+
+
+def test_make_knowledge_chunk_is_an_upsert_on_its_external_id(make_knowledge_chunk):
+    first = make_knowledge_chunk(external_id="faq-1", content="old")
+    again = make_knowledge_chunk(external_id="faq-1", content="new")
+    assert again.id == first.id and again.content == "new"
