@@ -1,8 +1,11 @@
 """The document file store: the bytes of uploaded documents, beside the database.
 
+    import pathlib, tempfile
     from localchat.files import store_local_file
-    name, path = store_local_file("notes/report.PDF", "/tmp/inbox")   # a copy
-    name            # '3f2b...c1.pdf': a random UUID plus the lower-cased extension
+    src = pathlib.Path(tempfile.mkdtemp()) / "Report.PDF"
+    src.write_bytes(b"%PDF-1.7 ...")
+    name, path = store_local_file(src, src.parent / "docs")    # a copy: src stays
+    assert name.endswith(".pdf") and len(name) == 36          # uuid4 hex + ".pdf"
 
 Documents are normally stored through :mod:`localchat.repository`
 (``create_document_with_file``), which ties each file to its transaction. This

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import re
+import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -287,3 +290,28 @@ def test_documents_are_exported_flat_from_the_repository():
 
     for name in document_ops.__all__:
         assert getattr(repo, name) is getattr(document_ops, name)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["localchat.files", "localchat.repository.documents", "localchat.repository.file_store"],
+)
+def test_module_docstring_usage_example_runs(module, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    doc = importlib.import_module(module).__doc__
+    block = re.search(r"\n\n((?:    .*\n|\n)+)", doc).group(1)
+    exec(compile(textwrap.dedent(block), f"{module} docstring", "exec"), {})
+
+
+DOC_BLOCKS = re.findall(
+    r"```python\n(.*?)```",
+    (Path(__file__).resolve().parent.parent / "docs" / "files.md").read_text(encoding="utf-8"),
+    flags=re.S,
+)
+
+
+@pytest.mark.parametrize("code", DOC_BLOCKS, ids=[f"files.md#{i}" for i in range(len(DOC_BLOCKS))])
+def test_files_documentation_example_runs(code, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "docs/files.md", "exec"), {"__name__": "__docs__"})

@@ -1,13 +1,16 @@
 """Documents: metadata rows, with their bytes in the store's ``files/`` folder.
 
+    import pathlib, tempfile
     from localchat import local_session
     from localchat.repository import create_document_with_file, open_document
 
-    with local_session() as s:
-        doc = create_document_with_file(s, "inbox/Report.PDF", "Report.PDF", tags=["q3"])
-        doc.stored_name, doc.mime_type        # ('5c1e...9a.pdf', 'application/pdf')
+    src = pathlib.Path(tempfile.mkdtemp()) / "Report.PDF"
+    src.write_bytes(b"%PDF-1.7 ...")
+    with local_session() as s:                      # a temporary store
+        doc = create_document_with_file(s, src, tags=["q3"])
+        assert (doc.filename, doc.mime_type) == ("Report.PDF", "application/pdf")
         with open_document(s, doc.id) as fh:
-            fh.read(5)                        # b'%PDF-'
+            assert fh.read(5) == b"%PDF-"
 
 The source is copied (``move=True`` removes it once the transaction commits).
 Identical content is stored once and shared; a shared file is deleted only

@@ -1,13 +1,12 @@
 """Check that document rows and files agree, and remove orphan files.
 
-    from localchat import get_session
+    from localchat import local_session
     from localchat.repository import repair_file_store, verify_file_store
 
-    with get_session() as s:
-        report = verify_file_store(s)        # missing, orphan, damaged files
-        report.ok, [(i.kind, i.name) for i in report.issues]
-    with get_session() as s:
-        repair_file_store(s, dry_run=False)  # orphans go once this commits
+    with local_session() as s:                   # or get_session() for the user's store
+        report = verify_file_store(s)            # missing, orphan, damaged files
+        assert report.ok, [(i.kind, i.name) for i in report.issues]
+        repair_file_store(s, dry_run=False)      # orphans go once this commits
 
 Read by ``localchat files verify|repair``. A file is an *orphan* when it sits
 in the store's ``files/`` folder and no document names it (temporary files of
