@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import localchat
 from localchat import ValidationError
 from localchat.models import AuditLog
 from localchat.repository import (
@@ -253,3 +255,32 @@ def test_tokens_are_summed_per_model_per_utc_day(s):
 def test_every_aggregate_refuses_a_backwards_window(s, query):
     with pytest.raises(ValidationError):
         query(s, since=T0, until=T0 - dt.timedelta(days=1))
+
+
+# -- PostgreSQL ---------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_session():
+    """A session on a freshly migrated PostgreSQL database named by an environment variable."""
+    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
+    localchat.reset_db(url=url)
+    with localchat.open_store(url=url).session() as s:
+        yield s
+
+
+def test_day_buckets_and_time_windows_work_on_postgresql(pg_session):
+    s = pg_session
+    log(s, model_used="gpt-4o", tokens_used=100, generation_time_ms=10, at=T0)
+    log(s, model_used="gpt-4o", tokens_used=7, at=T0 + dt.timedelta(hours=12))
+    log(s, "b", status="error", error_message="x", at=T0 + dt.timedelta(hours=12))
+    day1, day2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
+    assert tokens_per_model_per_day(s) == [(day1, "gpt-4o", 100), (day2, "gpt-4o", 7)]
+    assert list_audit_logs_between(s, day2)[0].created_at == T0 + dt.timedelta(hours=12)
+    assert count_generations_per_user(s, until=day2) == {"user_123": 1}
+    assert (error_rate(s), average_generation_time_ms(s)) == (pytest.approx(1 / 3), 10.0)
+    with pytest.raises(ValidationError):
+        log(s, status="failed")
+    assert len(list_audit_logs_for_user(s, "user_123")) == 2  # the transaction goes on

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import localchat
 from localchat import Conflict, NotFound, ValidationError
 from localchat.models import Conversation, Document, Message, Response, User, WebSession, utcnow
 from localchat.repository import (
@@ -518,3 +520,27 @@ def test_a_deactivated_users_session_is_not_returned(s, ada):
     assert update_web_session(s, "abc", user_agent="x") is None
     update_user(s, ada.id, is_active=True)
     assert get_web_session(s, "abc").user == ada
+
+
+@pytest.fixture
+def pg_session():
+    """A session on a freshly migrated PostgreSQL database named by an environment variable."""
+    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
+    localchat.reset_db(url=url)
+    with localchat.open_store(url=url).session() as s:
+        yield s
+
+
+def test_users_and_web_sessions_work_on_postgresql(pg_session):
+    s = pg_session
+    ada = create_user(s, "Ada@Example.org", hash_password("s3cret"), username="ada")
+    with pytest.raises(Conflict):
+        create_user(s, "ada@example.org")
+    assert authenticate(s, "ada@example.org", "s3cret") == ada  # the transaction goes on
+    create_web_session(s, "live", ada.id)
+    create_web_session(s, "old", ada.id, issued_at=NOW - 2 * DAY, expires_at=NOW - DAY)
+    assert get_web_session(s, "live").user == ada and get_web_session(s, "old") is None
+    assert purge_expired_web_sessions(s) == 1
+    assert delete_user(s, ada.id) and WebSession.select().count() == 0
