@@ -9,6 +9,7 @@ import pytest
 
 from localchat.cli import build_parser, main
 from localchat.models import ALL_MODELS
+from localchat.schema import MIGRATIONS_DIR
 
 
 @pytest.fixture
@@ -22,7 +23,8 @@ def test_init_creates_the_store_in_the_data_dir_with_every_table(xdg, capsys):
     assert main(["init"]) == 0
     path = xdg / "localchat" / "localchat.db"
     out = capsys.readouterr().out
-    assert str(path) in out and "schema version: 0001_initial" in out
+    newest = max(p.stem for p in MIGRATIONS_DIR.glob("[0-9]*.py"))
+    assert str(path) in out and f"schema version: {newest}" in out
     conn = sqlite3.connect(path)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()

@@ -1,0 +1,393 @@
+"""Full-text search over messages, conversations and knowledge chunks (SQLite FTS5).
+
+    from localchat import local_session
+    from localchat.search import search_conversations, search_knowledge, search_messages
+
+    with local_session() as s:
+        for hit in search_messages(s, "munchen trip", user_id=1, limit=20):
+            print(hit.score, hit.conversation.title, hit.snippet)  # "... the [München] [trip] ..."
+        search_conversations(s, "invoice")          # one hit per conversation
+        search_knowledge(s, "reset password", source="docs", limit=5)  # chunks for a prompt
+
+The indexes are made by migration 0002 and kept current by triggers, so every
+write path (repository functions, bulk import, raw SQL) is searchable at once.
+
+**Queries.** Plain text is a list of words, all of which must occur (in any
+order, any case, with or without diacritics). Punctuation is never query
+syntax: quotes, ``-``, ``*``, ``:``, ``NEAR``, ``AND``, parentheses and emoji are
+just text, so a search box can never raise a syntax error. Every word is
+quoted as an FTS5 string; words with no letter or digit (emoji, ``--``) are
+ignored. ``advanced=True`` passes FTS5 query syntax through (phrases,
+``OR``/``NOT``, ``NEAR(...)``, ``prefix*``, ``title:``) and turns a malformed query
+into ``ValidationError``. peewee's ``FTS5Model.web_query`` was considered for
+plain text and not used: it reads ``-word`` as exclusion and ``OR`` as an
+operator, which is search-engine syntax, not the plain words a chat search
+box receives (searching for ``-O2`` must find ``-O2``).
+
+**Tokenizer: ``porter unicode61 remove_diacritics 2``.** ``unicode61`` splits on
+Unicode word boundaries and folds case for every script; ``remove_diacritics 2``
+folds accents, including letters carrying several (``Munchen`` finds
+``München``, ``ecole`` finds ``école``; mode 2 fixes mode 1's misses on composed
+characters). ``porter`` stems English suffixes on top (``run`` finds
+``running``, ``errors`` finds ``error``): chat with language models is mostly
+English and inflection is the commonest reason a search misses. It is applied
+identically to text and query, so in other languages it only conflates a few
+word forms (e.g. French plurals) and never loses a match; non-Latin scripts
+pass through untouched. ``trigram`` was rejected: three times the index size,
+no matches for words under three characters, and no diacritic folding on the
+SQLite versions Python ships today. Limits, tested and documented in
+``docs/search.md``: Cyrillic ``ё`` and ``е`` stay distinct letters; Chinese and
+Japanese have no spaces, so a run of ideographs is one token that matches
+only whole (``advanced=True`` with ``東京*`` finds runs that start with it);
+emoji are not indexed.
+
+**Ranking.** bm25; ``score`` is ``-bm25`` (higher is better). A word found in
+more than ``horizon`` messages (default 10,000) is ranked among its newest
+``horizon`` matches: bm25 must score every candidate, and a word that common
+says little about relevance, so recency decides. ``horizon=None`` ranks all.
+
+**Table rebuilds.** A migration that rebuilds ``message``, ``conversation`` or
+``knowledge_chunk`` on SQLite drops their triggers; wrap it in
+:func:`keep_triggers` (see ``docs/search.md``).
+
+PostgreSQL is not supported yet: the functions raise :class:`Unsupported`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from .database import Session
+from .errors import ValidationError
+from .models import (
+    CONVERSATION_STATUSES,
+    ROLES,
+    Conversation,
+    KnowledgeChunk,
+    Message,
+    User,
+)
+from .repository._base import MAX_LIMIT, check_choice, operation, paginate
+from .repository.conversations import _id_of
+from .search_index import (
+    ConversationIndex,
+    KnowledgeIndex,
+    MessageIndex,
+    check_index,
+    fts_query,
+    keep_triggers,
+    needs_fts,
+    query_errors,
+    rebuild_search_index,
+)
+
+__all__ = [
+    "HORIZON",
+    "MessageHit",
+    "ConversationHit",
+    "KnowledgeHit",
+    "fts_query",
+    "search_messages",
+    "search_conversations",
+    "search_knowledge",
+    "rebuild_search_index",
+    "keep_triggers",
+]
+
+#: Matches ranked per query at most (newest first); see the module docstring.
+HORIZON = 10_000
+#: A title match counts this much more than the same match in a message.
+TITLE_WEIGHT = 2.0
+MARKERS = ("[", "]")
+
+
+@dataclass(frozen=True)
+class MessageHit:
+    message: Message
+    conversation: Conversation
+    snippet: str  # the matching passage, matches between the markers
+    score: float  # -bm25: higher is better
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "message": self.message.to_dict(),
+            "conversation": self.conversation.to_dict(),
+            "snippet": self.snippet,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True)
+class ConversationHit:
+    conversation: Conversation
+    snippet: str  # the highlighted title, or the best message's passage
+    score: float
+    message: Message | None  # the best matching message; None when the title won
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conversation": self.conversation.to_dict(),
+            "message": self.message.to_dict() if self.message is not None else None,
+            "snippet": self.snippet,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True)
+class KnowledgeHit:
+    chunk: KnowledgeChunk
+    snippet: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"chunk": self.chunk.to_dict(), "snippet": self.snippet, "score": self.score}
+
+
+# -- queries -----------------------------------------------------------------------
+
+
+def _when(name: str, value: Any) -> Any:
+    if value is not None and not isinstance(value, _dt.datetime):
+        raise ValidationError(f"{name} must be a datetime, got {value!r}.")
+    return value
+
+
+def _message_conditions(
+    user_id: Any, conversation_id: Any, role: Any, since: Any, until: Any
+) -> list[Any] | None:
+    """WHERE terms for the filters; None when a filter names nothing that exists."""
+    conds: list[Any] = []
+    if user_id is not None:
+        uid = _id_of(User, user_id, "user_id")
+        if uid is None:
+            return None
+        conds.append(Conversation.user == uid)
+    if conversation_id is not None:
+        cid = _id_of(Conversation, conversation_id, "conversation_id")
+        if cid is None:
+            return None
+        conds.append(Message.conversation == cid)
+    if role is not None:
+        conds.append(Message.role == check_choice("role", role, ROLES))
+    if _when("since", since) is not None:
+        conds.append(Message.created_at >= since)
+    if _when("until", until) is not None:
+        conds.append(Message.created_at < until)
+    return conds
+
+
+def _matches(expr: str, conds: list[Any]) -> peewee.ModelSelect:
+    return (
+        MessageIndex.select(MessageIndex.rowid)
+        .join(Message, on=(Message.id == MessageIndex.rowid))
+        .join(Conversation, on=(Conversation.id == Message.conversation))
+        .where(MessageIndex.match(expr), *conds)
+    )
+
+
+def _oldest(expr: str, conds: list[Any], horizon: int | None) -> int | None:
+    """The smallest message id worth ranking: None when ``horizon`` matches or fewer."""
+    if horizon is None:
+        return None
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
+    query = _matches(expr, conds).order_by(MessageIndex.rowid.desc()).limit(1)
+    oldest: int | None = query.offset(horizon - 1).scalar()
+    return oldest
+
+
+def _check_page(limit: Any, offset: Any) -> None:
+    for name, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"{name} must be an integer, got {value!r}.")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
+    if offset < 0:
+        raise ValidationError(f"offset must be 0 or more, got {offset}.")
+
+
+def _marks(markers: tuple[str, str]) -> tuple[str, str]:
+    if len(markers) != 2 or not all(isinstance(m, str) for m in markers):
+        raise ValidationError(f"markers must be two strings, got {markers!r}.")
+    return markers
+
+
+@needs_fts
+@operation
+def search_messages(
+    s: Session,
+    query: str,
+    *,
+    user_id: int | str | User | None = None,
+    conversation_id: int | str | Conversation | None = None,
+    role: str | None = None,
+    since: _dt.datetime | None = None,
+    until: _dt.datetime | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    advanced: bool = False,
+    horizon: int | None = HORIZON,
+    markers: tuple[str, str] = MARKERS,
+) -> list[MessageHit]:
+    """Messages matching ``query``, best first, each with its conversation and a snippet.
+
+    ``since`` is inclusive and ``until`` exclusive (``created_at``).
+    """
+    expr = fts_query(query, advanced=advanced)
+    start, end = _marks(markers)
+    conds = _message_conditions(user_id, conversation_id, role, since, until)
+    if not expr or conds is None:
+        return []
+    check_index("message_fts")
+    rank = MessageIndex.bm25()
+    with query_errors(expr, advanced):
+        oldest = _oldest(expr, conds, horizon)
+        if oldest is not None:
+            conds.append(MessageIndex.rowid >= oldest)
+        rows = paginate(
+            Message.select(
+                Message,
+                Conversation,
+                MessageIndex.content.snippet(start, end, "…", 16).alias("snippet"),
+                rank.alias("rank"),
+            )
+            .join_from(Message, MessageIndex, on=(MessageIndex.rowid == Message.id))
+            .join_from(Message, Conversation)
+            .where(MessageIndex.match(expr), *conds)
+            .order_by(rank, Message.id.desc()),
+            limit,
+            offset,
+        )
+    return [MessageHit(m, m.conversation, m.snippet, -m.rank) for m in rows]
+
+
+_CONVERSATION_HITS = """
+WITH hits(conversation_id, message_id, score) AS (
+    SELECT rowid, NULL, bm25(conversation_fts) * ? FROM conversation_fts
+     WHERE conversation_fts MATCH ?
+    UNION ALL
+    SELECT m.conversation_id, m.id, bm25(message_fts)
+      FROM message_fts JOIN message m ON m.id = message_fts.rowid
+     WHERE message_fts MATCH ? AND message_fts.rowid >= ?
+)
+SELECT h.conversation_id, h.message_id, MIN(h.score) AS best
+  FROM hits h JOIN conversation c ON c.id = h.conversation_id
+ WHERE {where}
+ GROUP BY h.conversation_id
+ ORDER BY best, h.conversation_id DESC
+ LIMIT ? OFFSET ?
+"""
+
+
+@needs_fts
+@operation
+def search_conversations(
+    s: Session,
+    query: str,
+    *,
+    user_id: int | str | User | None = None,
+    status: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    advanced: bool = False,
+    horizon: int | None = HORIZON,
+    markers: tuple[str, str] = MARKERS,
+) -> list[ConversationHit]:
+    """Conversations whose title or any message matches, best first, one hit each."""
+    expr = fts_query(query, advanced=advanced)
+    start, end = _marks(markers)
+    _check_page(limit, offset)
+    where: list[str] = ["1"]
+    params: list[Any] = []
+    conds = _message_conditions(user_id, None, None, None, None)
+    if not expr or conds is None:
+        return []
+    if user_id is not None:
+        where.append("c.user_id = ?")
+        params.append(_id_of(User, user_id, "user_id"))
+    if status is not None:
+        where.append("c.status = ?")
+        params.append(check_choice("status", status, CONVERSATION_STATUSES))
+    check_index("conversation_fts")
+    with query_errors(expr, advanced):
+        oldest = _oldest(expr, conds, horizon) or 0
+        sql = _CONVERSATION_HITS.format(where=" AND ".join(where))
+        args = [TITLE_WEIGHT, expr, expr, oldest, *params, limit, offset]
+        found = s.db.execute_sql(sql, args).fetchall()
+        return _conversation_hits(expr, found, start, end)
+
+
+def _conversation_hits(
+    expr: str, found: list[tuple[int, int | None, float]], start: str, end: str
+) -> list[ConversationHit]:
+    conv_ids = [row[0] for row in found]
+    msg_ids = [row[1] for row in found if row[1] is not None]
+    convs = {c.id: c for c in Conversation.select().where(Conversation.id.in_(conv_ids))}
+    titles = dict(
+        ConversationIndex.select(
+            ConversationIndex.rowid, ConversationIndex.title.highlight(start, end)
+        )
+        .where(ConversationIndex.match(expr), ConversationIndex.rowid.in_(conv_ids))
+        .tuples()
+    )
+    messages: dict[int, Message] = {}
+    if msg_ids:
+        messages = {
+            m.id: m
+            for m in Message.select(
+                Message, MessageIndex.content.snippet(start, end, "…", 16).alias("snippet")
+            )
+            # CROSS JOIN keeps this order: the page's ids first, then one index probe each.
+            .join(MessageIndex, peewee.JOIN.CROSS)
+            .where(
+                Message.id.in_(msg_ids),
+                MessageIndex.rowid == Message.id,
+                MessageIndex.match(expr),
+            )
+        }
+    hits = []
+    for conv_id, msg_id, best in found:
+        message = messages.get(msg_id) if msg_id is not None else None
+        snippet = getattr(message, "snippet", None) or titles.get(conv_id, "")
+        hits.append(ConversationHit(convs[conv_id], snippet, -best, message))
+    return hits
+
+
+@needs_fts
+@operation
+def search_knowledge(
+    s: Session,
+    query: str,
+    *,
+    source: str | None = None,
+    limit: int = 5,
+    advanced: bool = False,
+    markers: tuple[str, str] = MARKERS,
+) -> list[KnowledgeHit]:
+    """Knowledge chunks for ``query``, best first (title matches weigh double): for RAG."""
+    expr = fts_query(query, advanced=advanced)
+    start, end = _marks(markers)
+    if not expr:
+        return []
+    check_index("knowledge_chunk_fts")
+    rank = KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0)
+    conds = [KnowledgeIndex.match(expr)]
+    if source is not None:
+        conds.append(KnowledgeChunk.source == source)
+    with query_errors(expr, advanced):
+        rows = paginate(
+            KnowledgeChunk.select(
+                KnowledgeChunk,
+                KnowledgeIndex.content.snippet(start, end, "…", 32).alias("snippet"),
+                rank.alias("rank"),
+            )
+            .join(KnowledgeIndex, on=(KnowledgeIndex.rowid == KnowledgeChunk.id))
+            .where(*conds)
+            .order_by(rank, KnowledgeChunk.id),
+            limit,
+        )
+    return [KnowledgeHit(c, c.snippet, -c.rank) for c in rows]

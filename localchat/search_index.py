@@ -1,0 +1,195 @@
+"""The FTS5 index tables behind :mod:`localchat.search`, and how to keep them.
+
+Migration 0002 creates three external-content FTS5 tables, each kept current
+by ``AFTER INSERT`` / ``AFTER UPDATE OF <indexed columns>`` / ``AFTER DELETE``
+triggers named ``<index>_ai``, ``<index>_au`` and ``<index>_ad``:
+
+    message_fts          (content)          content='message'
+    conversation_fts     (title)            content='conversation'
+    knowledge_chunk_fts  (title, content)   content='knowledge_chunk'
+
+A SQLite table rebuild (``alter_column_type``, ``add_column_default``, ...)
+drops the rebuilt table's triggers; a migration that rebuilds one of these
+tables wraps the rebuild in :func:`keep_triggers`::
+
+    from localchat.search_index import keep_triggers
+
+    def up(migrator, db):
+        with keep_triggers(db, "message"):
+            migrator.migrate(
+                migrator.alter_column_type("message", "model", TextField(null=True))
+            )
+
+:func:`rebuild_search_index` re-reads every table into its index (a repair).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import peewee
+from playhouse.sqlite_ext import FTS5Model, SearchField
+
+from .database import Session
+from .errors import Unsupported, ValidationError
+from .models import router
+from .repository._base import operation
+
+__all__ = [
+    "INDEX_TABLES",
+    "MessageIndex",
+    "ConversationIndex",
+    "KnowledgeIndex",
+    "fts_query",
+    "query_errors",
+    "needs_fts",
+    "check_index",
+    "rebuild_search_index",
+    "keep_triggers",
+]
+
+INDEX_TABLES = {
+    "message_fts": "message",
+    "conversation_fts": "conversation",
+    "knowledge_chunk_fts": "knowledge_chunk",
+}
+
+
+class _Index(FTS5Model):
+    class Meta:
+        database = router
+
+
+class MessageIndex(_Index):
+    content = SearchField()
+
+    class Meta:
+        table_name = "message_fts"
+
+
+class ConversationIndex(_Index):
+    title = SearchField()
+
+    class Meta:
+        table_name = "conversation_fts"
+
+
+class KnowledgeIndex(_Index):
+    title = SearchField()
+    content = SearchField()
+
+    class Meta:
+        table_name = "knowledge_chunk_fts"
+
+
+def fts_query(text: str, *, advanced: bool = False) -> str:
+    """The FTS5 MATCH expression for ``text``; "" when it holds no word.
+
+    >>> fts_query("C++ -O2 (NEAR: 😀")
+    '"C++" "-O2" "(NEAR:"'
+    """
+    if not isinstance(text, str):
+        raise ValidationError(f"a search query must be a string, got {type(text).__name__}.")
+    if advanced:
+        if "\0" in text:
+            raise ValidationError("an advanced search query must not contain NUL characters.")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(f"search query {text!r} is not valid Unicode.") from exc
+        return text.strip()
+    text = text.encode("utf-8", "ignore").decode("utf-8")  # lone surrogates out
+    words = [w for w in text.replace("\0", " ").split() if any(c.isalnum() for c in w)]
+    # Space-separated strings are FTS5's implicit AND.
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+_FTS_ERRORS = ("fts5", "syntax error", "no such column", "unterminated", "unknown special query")
+
+
+@contextlib.contextmanager
+def query_errors(expr: str, advanced: bool) -> Iterator[None]:
+    try:
+        yield
+    except peewee.OperationalError as exc:
+        if advanced and any(part in str(exc) for part in _FTS_ERRORS):
+            raise ValidationError(
+                f"search query {expr!r} is not valid FTS5 syntax ({exc}); "
+                "pass advanced=False to search for the words as typed."
+            ) from exc
+        raise
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def needs_fts(fn: F) -> F:
+    """Refuse a backend or store without the FTS5 indexes, before touching it."""
+
+    @functools.wraps(fn)
+    def wrapper(s: Session, *args: Any, **kwargs: Any) -> Any:
+        db = getattr(s, "db", None)
+        if db is not None and not isinstance(db, peewee.SqliteDatabase):
+            raise Unsupported(
+                f"full-text search needs SQLite FTS5; this store is {type(db).__name__} "
+                "(PostgreSQL search is not implemented yet)."
+            )
+        return fn(s, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def check_index(table: str) -> None:
+    if not router.table_exists(table):
+        raise Unsupported(
+            f"this store has no full-text index {table!r}: its SQLite lacks FTS5, or "
+            "migration 0002_full_text_search has not been applied."
+        )
+
+
+@needs_fts
+@operation
+def rebuild_search_index(s: Session) -> list[str]:
+    """Re-read every indexed table into its index (repairs drift); returns the indexes."""
+    done = []
+    for index in INDEX_TABLES:
+        check_index(index)
+        s.db.execute_sql(f"INSERT INTO {index}({index}) VALUES ('rebuild')")
+        done.append(index)
+    return done
+
+
+@contextlib.contextmanager
+def keep_triggers(db: peewee.Database, *tables: str) -> Iterator[None]:
+    """Recreate the triggers of ``tables`` that a table rebuild inside the block drops.
+
+    For migrations (frozen: it restores the triggers the database had, whatever
+    they were)::
+
+        def up(migrator, db):
+            with keep_triggers(db, "message"):
+                migrator.migrate(
+                    migrator.alter_column_type("message", "model", TextField(null=True))
+                )
+
+    The rebuild copies rows with their ids, so the indexes stay valid. On
+    PostgreSQL (no rebuilds) it does nothing.
+    """
+    if not isinstance(db, peewee.SqliteDatabase) or not tables:
+        yield
+        return
+    marks = ", ".join("?" for _ in tables)
+    saved = db.execute_sql(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({marks})",
+        tables,
+    ).fetchall()
+    yield
+    present = {
+        row[0] for row in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    }
+    for name, sql in saved:
+        if name not in present:
+            db.execute_sql(sql)
