@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from localchat import local_session
+from localchat import ValidationError, local_session
 from localchat.cli import main
 from localchat.files import TEMP_PREFIX
 from localchat.models import Document
@@ -297,3 +297,11 @@ def test_cli_files_verify_does_not_create_a_database(tmp_path, capsys):
     target = tmp_path / "none" / "chat.db"
     assert main(["--db", str(target), "files", "verify"]) == 0
     assert not target.exists() and not target.parent.exists()
+
+
+def test_release_owned_files_needs_an_owner_and_ignores_unknown_ones(db_path):
+    with local_session(db_path) as s:
+        with pytest.raises(ValidationError, match="user_id or a conversation_id"):
+            document_ops.release_owned_files(s)
+        assert document_ops.release_owned_files(s, user_id=999) == 0
+        assert document_ops.release_owned_files(s, conversation_id="no-such-uuid") == 0
