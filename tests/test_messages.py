@@ -489,3 +489,15 @@ def test_tree_responses_and_exchanges_work_on_postgresql(pg_session):
     chunks = [{"source": "d", "content": f"c{i}", "external_id": str(i)} for i in range(600)]
     assert len(bulk_upsert_knowledge_chunks(s, chunks + [{"source": "d", "content": "c0"}])) == 601
     assert get_conversation_message_count(s, conv.id) == 5
+
+
+def test_unknown_conversation_uuid_is_not_found_even_with_a_parent(localchat_session, conv):
+    parent = add_message(localchat_session, conv.id, "user", "q")
+    with pytest.raises(NotFound, match="no conversation"):
+        add_message(
+            localchat_session,
+            "5b3c8f0e-8a8e-4d52-9df1-1a2b3c4d5e6f",
+            "assistant",
+            "a",
+            parent_id=parent.id,
+        )

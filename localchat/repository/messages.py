@@ -147,6 +147,8 @@ def add_message(
     role = check_choice("sender_type", sender_type, ROLES)
     content, metadata, model = _checked(content, role_metadata, model)
     conv_id = _conversation_id(conversation_id)
+    if conv_id is None:
+        raise NotFound(f"no conversation {conversation_id!r}; create it first.")
     if parent_id is None:
         parent = (
             Message.select(Message.id)
