@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from .database import Store, open_store
 from .errors import LocalchatError
 from .export import export_messages_jsonl
 from .repository.file_store import FileStoreReport, repair_file_store, verify_file_store
+from .search import search_messages
 
 __all__ = ["main", "build_parser"]
 
@@ -155,6 +157,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    store, opt = _store(args), functools.partial(getattr, args)
+    if not store.exists():
+        return 0  # nothing stored, nothing found: a search never creates the store
+    with store.session() as s:
+        filters = {"user_id": opt("user", None), "conversation_id": opt("conversation", None)}
+        hits = search_messages(s, args.query, **filters, limit=opt("limit", 20),
+                               advanced=opt("advanced", False))  # fmt: skip
+        rows = [h.to_dict() for h in hits]
+    if opt("json", False):
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+    for r in [] if opt("json", False) else rows:
+        title, msg = r["conversation"]["title"] or "(untitled)", r["message"]
+        print(f"{title} #{msg['id']} {msg['role']}: {r['snippet']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: options given before the command are not reset by the subparser.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -193,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "write every message as JSON Lines (bounded memory)")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
+    p = add("search", cmd_search, "full-text search over messages, best matches first")
+    p.add_argument("query", help="words to find (plain text; --advanced for FTS5 syntax)")
+    p.add_argument("--user", metavar="ID", help="only this user's conversations (id or uuid)")
+    p.add_argument("--conversation", metavar="ID", help="only this conversation (id or uuid)")
+    p.add_argument("--limit", type=int, default=20, help="how many hits (default 20)")
+    p.add_argument("--advanced", action="store_true", help="the query is FTS5 query syntax")
+    p.add_argument("--json", action="store_true", help="print JSON")
     # Feature commands register here.
     return parser
 
