@@ -28,7 +28,9 @@ defaults; every keyword overrides one.
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,7 +51,7 @@ from .models import (
     PromptTemplate,
     User,
 )
-from .pytest_plugin import PLATFORM_DIR_VARS
+from .pytest_plugin import node_failed
 
 __all__ = [
     "localchat_app_name",
@@ -75,10 +77,9 @@ __all__ = [
 
 @pytest.fixture(scope="session")
 def localchat_app_name() -> str:
-    """The app name the test stores are opened with; override it with your app's.
+    """The app name the test stores are opened with (``store.config.app_name``).
 
-    The per-test database sits where the platform rule would put that app's
-    store, ``<data dir>/<app name>/localchat.db``.
+    Override it with your app's, if your code reads it back.
     """
     return DEFAULT_APP_NAME
 
@@ -123,6 +124,15 @@ def _localchat_template(
     return path
 
 
+@pytest.fixture(scope="session")
+def _localchat_stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder holding every test's store (cheaper than one ``tmp_path`` each)."""
+    return tmp_path_factory.mktemp("localchat-stores")
+
+
+_numbers = itertools.count()
+
+
 def _forget(store: Store) -> None:
     """Drop ``store`` from :func:`~localchat.open_store`'s cache (other stores stay)."""
     with database._stores_lock:
@@ -134,19 +144,24 @@ def _forget(store: Store) -> None:
 
 
 @pytest.fixture
-def localchat_db_path(tmp_path: Path, _localchat_template: Path, localchat_app_name: str) -> Path:
+def localchat_db_path(
+    request: pytest.FixtureRequest, _localchat_stores: Path, _localchat_template: Path
+) -> Iterator[Path]:
     """A migrated, empty SQLite file (0600) on disk that the test can open itself.
 
-    It lives at ``tmp_path/data/<localchat_app_name>/localchat.db``; uploaded
-    files of ``localchat_store`` go to ``files/`` beside it.
+    It sits alone in a private folder (``files/`` of ``localchat_store`` goes
+    beside it) under pytest's base temporary directory. The folder is deleted
+    after a test that passed, and kept after one that failed, for a look inside.
     """
-    folder = tmp_path / "data" / localchat_app_name
-    folder.parent.mkdir(mode=0o700, exist_ok=True)
-    folder.mkdir(mode=0o700, exist_ok=True)
+    name = re.sub(r"\W", "_", request.node.name)[:40]
+    folder = _localchat_stores / f"{next(_numbers)}-{name}"
+    folder.mkdir(mode=0o700)
     path = folder / DB_FILENAME
     shutil.copyfile(_localchat_template, path)
     os.chmod(path, 0o600)
-    return path
+    yield path
+    if not node_failed(request.node):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
@@ -187,13 +202,11 @@ def localchat_default_store(
 ) -> Store:
     """``localchat_store``, made the default location for the test's duration.
 
-    Sets ``LOCALCHAT_DB_PATH`` (and the platform data directory) so that
-    ``get_session()``, ``init_db()`` and ``open_store()`` without a path, with
-    any ``app_name``, and ``localchat`` subprocesses, all use the test's store.
+    Sets ``LOCALCHAT_DB_PATH``, which comes first in localchat's configuration,
+    so that ``get_session()``, ``init_db()`` and ``open_store()`` without a path,
+    with any ``app_name``, and ``localchat`` subprocesses all use the test's store.
     """
     monkeypatch.setenv("LOCALCHAT_DB_PATH", str(localchat_db_path))
-    for name in PLATFORM_DIR_VARS:
-        monkeypatch.setenv(name, str(localchat_db_path.parent.parent))
     return localchat_store
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ __all__ = [
     "pytest_load_initial_conftests",
     "pytest_configure",
     "pytest_report_header",
+    "pytest_runtest_makereport",
+    "node_failed",
 ]
 
 #: The variables that move ``platformdirs.user_data_dir`` on Linux and macOS
@@ -58,6 +61,7 @@ class _RunIsolation:
 
 
 _ISOLATION = pytest.StashKey[_RunIsolation]()
+_FAILED = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -86,6 +90,19 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if isolation is None:
         return None
     return f"localchat: platform data directory for this run: {isolation.data_dir}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    """Remember whether a test failed, for fixtures that keep a failed test's files."""
+    outcome: Any = yield
+    if outcome.get_result().failed:
+        item.stash[_FAILED] = True
+
+
+def node_failed(node: pytest.Item) -> bool:
+    """Whether setup or the call of ``node`` failed (known at teardown)."""
+    return node.stash.get(_FAILED, False)
 
 
 def _isolate_run(config: pytest.Config) -> None:

@@ -100,6 +100,24 @@ def test_session_is_rolled_back_after_the_test(pytester: pytest.Pytester):
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
 
 
+def test_a_failed_tests_store_is_kept_and_a_passed_tests_is_removed(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        test_app="""
+        def test_passes(localchat_db_path):
+            print("STORE", localchat_db_path)
+
+        def test_fails(localchat_db_path):
+            print("STORE", localchat_db_path)
+            assert False
+        """
+    )
+    result = pytester.runpytest("-s", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
+    passed, failed = (Path(line.split("STORE ")[1]) for line in result.outlines if "STORE " in line)
+    assert not passed.parent.exists()
+    assert failed.is_file()
+
+
 def test_a_test_that_forgets_the_fixture_lands_in_the_run_data_dir(
     pytester: pytest.Pytester, real_home: Path
 ):
@@ -224,7 +242,6 @@ def test_app_name_and_seed_are_overridden_in_a_conftest(pytester: pytest.Pyteste
 
         def test_store_is_the_apps(localchat_store):
             assert localchat_store.config.app_name == "notes-app"
-            assert localchat_store.path.parent.name == "notes-app"
 
         def test_seeded_rows_are_there_and_can_be_changed(localchat_session):
             assert [u.email for u in User.select()] == ["admin@example.org"]
