@@ -70,6 +70,7 @@ from .models import (
     KnowledgeChunk,
     Message,
     User,
+    router,
 )
 from .repository._base import MAX_LIMIT, check_choice, operation, paginate
 from .repository.conversations import _id_of
@@ -77,7 +78,6 @@ from .search_index import (
     ConversationIndex,
     KnowledgeIndex,
     MessageIndex,
-    check_index,
     fts_query,
     keep_triggers,
     needs_fts,
@@ -189,12 +189,20 @@ def _matches(expr: str, conds: list[Any]) -> peewee.ModelSelect:
     )
 
 
+_OLDEST = (
+    "SELECT rowid FROM message_fts WHERE message_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"
+)
+
+
 def _oldest(expr: str, conds: list[Any], horizon: int | None) -> int | None:
     """The smallest message id worth ranking: None when ``horizon`` matches or fewer."""
     if horizon is None:
         return None
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
+    if not conds:  # the common case, as plain SQL: no joins, nothing to build
+        row = router.execute_sql(_OLDEST, (expr, horizon - 1)).fetchone()
+        return row[0] if row else None
     query = _matches(expr, conds).order_by(MessageIndex.rowid.desc()).limit(1)
     oldest: int | None = query.offset(horizon - 1).scalar()
     return oldest
@@ -242,7 +250,6 @@ def search_messages(
     conds = _message_conditions(user_id, conversation_id, role, since, until)
     if not expr or conds is None:
         return []
-    check_index("message_fts")
     rank = MessageIndex.bm25()
     with query_errors(expr, advanced):
         oldest = _oldest(expr, conds, horizon)
@@ -312,7 +319,6 @@ def search_conversations(
     if status is not None:
         where.append("c.status = ?")
         params.append(check_choice("status", status, CONVERSATION_STATUSES))
-    check_index("conversation_fts")
     with query_errors(expr, advanced):
         oldest = _oldest(expr, conds, horizon) or 0
         sql = _CONVERSATION_HITS.format(where=" AND ".join(where))
@@ -373,7 +379,6 @@ def search_knowledge(
     start, end = _marks(markers)
     if not expr:
         return []
-    check_index("knowledge_chunk_fts")
     rank = KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0)
     conds = [KnowledgeIndex.match(expr)]
     if source is not None:

@@ -137,17 +137,28 @@ def needs_fts(fn: F) -> F:
                 f"full-text search needs SQLite FTS5; this store is {type(db).__name__} "
                 "(PostgreSQL search is not implemented yet)."
             )
-        return fn(s, *args, **kwargs)
+        try:
+            return fn(s, *args, **kwargs)
+        except peewee.OperationalError as exc:
+            missing = [t for t in INDEX_TABLES if f"no such table: {t}" in str(exc)]
+            if missing:
+                raise _no_index(missing[0]) from exc
+            raise
 
     return wrapper  # type: ignore[return-value]
 
 
+def _no_index(table: str) -> Unsupported:
+    return Unsupported(
+        f"this store has no full-text index {table!r}: its SQLite lacks FTS5, or "
+        "migration 0002_full_text_search has not been applied."
+    )
+
+
 def check_index(table: str) -> None:
+    """Raise :class:`Unsupported` unless the index ``table`` exists (one catalog query)."""
     if not router.table_exists(table):
-        raise Unsupported(
-            f"this store has no full-text index {table!r}: its SQLite lacks FTS5, or "
-            "migration 0002_full_text_search has not been applied."
-        )
+        raise _no_index(table)
 
 
 @needs_fts
