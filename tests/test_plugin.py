@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -42,6 +43,15 @@ def test_factories_fill_in_what_the_test_does_not_care_about(make_message, make_
 """
 
 
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
+
+
+def _documented_files() -> dict[str, str]:
+    """docs/testing.md's Python blocks, by the file name on their first line."""
+    blocks = re.findall(r"```python\n# (\S+\.py)\n(.*?)```", DOCS.read_text(), flags=re.S)
+    return dict(blocks)
+
+
 @pytest.fixture
 def real_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stand-in for the developer's home, with a real data directory in it."""
@@ -61,6 +71,16 @@ def test_app_test_file_passes_with_nothing_configured(pytester: pytest.Pytester)
     result = pytester.runpytest_subprocess("-v", "-p", "no:randomly")
     result.assert_outcomes(passed=5)
     result.stdout.fnmatch_lines(["localchat: platform data directory for this run: *"])
+
+
+def test_the_documented_example_runs_as_written(pytester: pytest.Pytester):
+    files = _documented_files()
+    assert {"mychat.py", "conftest.py", "test_mychat.py"} <= set(files)
+    for name, code in files.items():
+        pytester.path.joinpath(name).write_text(code)
+    tests = sum(code.count("\ndef test_") + code.startswith("def test_") for code in files.values())
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=tests)
 
 
 def test_tests_are_isolated_from_each_other_under_xdist(pytester: pytest.Pytester):
