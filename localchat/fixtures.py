@@ -11,6 +11,7 @@ xdist worker), so no test sees another's rows and no test runs a migration:
 * ``localchat_db_path``  -- a migrated, empty SQLite file the test may open itself;
 * ``localchat_store``    -- the :class:`~localchat.Store` on it (``files/`` beside it);
 * ``localchat_session``  -- a session on that store, rolled back after the test;
+* ``localchat_db``       -- that session's peewee database, for raw SQL;
 * ``localchat_default_store`` -- that store also becomes the default location, so
   app code calling ``get_session()`` / ``init_db()`` (or a ``localchat`` subprocess)
   uses it.
@@ -34,7 +35,9 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import peewee
 import pytest
 
 from . import database
@@ -59,6 +62,7 @@ __all__ = [
     "localchat_db_path",
     "localchat_store",
     "localchat_session",
+    "localchat_db",
     "localchat_default_store",
     "localchat_factories",
     "make_user",
@@ -135,9 +139,12 @@ _numbers = itertools.count()
 
 def _forget(store: Store) -> None:
     """Drop ``store`` from :func:`~localchat.open_store`'s cache (other stores stay)."""
+    resolved: dict[Any, Any] = getattr(database, "_resolved", {})  # path -> (key, store)
     with database._stores_lock:
         for key in [k for k, v in database._stores.items() if v is store]:
             del database._stores[key]
+        for key in [k for k, v in resolved.items() if v[1] is store]:
+            del resolved[key]
 
 
 # -- stores ------------------------------------------------------------------
@@ -194,6 +201,12 @@ def localchat_session(localchat_store: Store) -> Iterator[Session]:
             raise _Discard
     except _Discard:
         pass
+
+
+@pytest.fixture
+def localchat_db(localchat_session: Session) -> peewee.Database:
+    """The peewee database of ``localchat_session``, for raw SQL inside its transaction."""
+    return localchat_session.db
 
 
 @pytest.fixture

@@ -62,6 +62,7 @@ class _RunIsolation:
 
 _ISOLATION = pytest.StashKey[_RunIsolation]()
 _FAILED = pytest.StashKey[bool]()
+_REAL_DIRS_VAR = "_LOCALCHAT_PYTEST_REAL_DATA_DIRS"  # for nested runs and workers
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -119,6 +120,7 @@ def _isolate_run(config: pytest.Config) -> None:
             mp.delenv(name, raising=False)
     for name in PLATFORM_DIR_VARS:
         mp.setenv(name, str(data_dir))
+    mp.setenv(_REAL_DIRS_VAR, os.pathsep.join(map(str, real_roots)))
     mp.setattr(Store, "__init__", _guarded_init(Store.__init__, real_roots))
     config.stash[_ISOLATION] = _RunIsolation(data_dir, real_roots)
 
@@ -130,8 +132,12 @@ def _isolate_run(config: pytest.Config) -> None:
 
 
 def _real_data_roots() -> tuple[Path, ...]:
-    """The user's data directories: as the environment says, and the platform default."""
-    roots = {_real(platformdirs.user_data_dir())}
+    """The user's data directories: as the environment says, and the platform default.
+
+    A nested run (an xdist worker, a ``pytester`` run) inherits the outer run's list.
+    """
+    inherited = os.environ.get(_REAL_DIRS_VAR, "").split(os.pathsep)
+    roots = {_real(p) for p in inherited if p} | {_real(platformdirs.user_data_dir())}
     with pytest.MonkeyPatch.context() as mp:
         for name in PLATFORM_DIR_VARS:
             mp.delenv(name, raising=False)

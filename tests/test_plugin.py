@@ -138,6 +138,24 @@ def test_a_failed_tests_store_is_kept_and_a_passed_tests_is_removed(pytester: py
     assert failed.is_file()
 
 
+def test_finished_tests_stores_leave_the_open_store_cache(pytester: pytest.Pytester):
+    pytester.makepyfile(
+        test_app="""
+        import pytest
+        from localchat import database
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_uses_a_store(localchat_session, n):
+            pass
+
+        def test_none_of_them_is_cached_any_more():
+            caches = [*database._stores.values(), *getattr(database, "_resolved", {}).values()]
+            assert not [c for c in caches if "localchat-stores" in repr(c)]
+        """
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=4)
+
+
 def test_a_test_that_forgets_the_fixture_lands_in_the_run_data_dir(
     pytester: pytest.Pytester, real_home: Path
 ):
@@ -164,23 +182,30 @@ def test_a_test_that_forgets_the_fixture_lands_in_the_run_data_dir(
     assert not (real_home / ".local").exists()
 
 
+XDG_REAL = "Path(os.environ['REAL']) / 'xdg-data' / 'my-app' / 'localchat.db'"
+DEFAULT_REAL = "Path(os.environ['REAL']) / '.local' / 'share' / 'my-app' / 'localchat.db'"
+
+
 @pytest.mark.parametrize(
-    "where",
-    [
-        "Path(os.environ['REAL']) / 'xdg-data' / 'my-app' / 'localchat.db'",
-        "Path(os.environ['REAL']) / '.local' / 'share' / 'my-app' / 'localchat.db'",
-    ],
-    ids=["xdg-data-home", "platform-default"],
+    ("where", "workers"),
+    [(XDG_REAL, 0), (DEFAULT_REAL, 0), (XDG_REAL, 1)],
+    ids=["xdg-data-home", "platform-default", "xdg-data-home-in-an-xdist-worker"],
 )
 def test_opening_a_store_in_the_real_data_dir_fails_with_the_fix(
-    pytester: pytest.Pytester, real_home: Path, monkeypatch: pytest.MonkeyPatch, where: str
+    pytester: pytest.Pytester,
+    real_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    workers: int,
 ):
+    if workers:
+        pytest.importorskip("xdist", reason="pytest-xdist is in the test extra")
     monkeypatch.setenv("REAL", str(real_home))
     pytester.makepyfile(
         test_app=f"""
         import os
         from pathlib import Path
-        from localchat import LocalchatError, init_db
+        from localchat import init_db
 
         def test_reaches_real_data():
             try:  # not even a broad except keeps the test alive
@@ -189,7 +214,7 @@ def test_opening_a_store_in_the_real_data_dir_fails_with_the_fix(
                 pass
         """
     )
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest_subprocess(*(["-n", str(workers)] if workers else []))
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["*this test opened a store in the real user data directory*localchat_session*"]
@@ -303,6 +328,12 @@ def test_db_path_is_a_migrated_private_file(localchat_db_path: Path):
         conn.close()
     assert {"user", "conversation", "message", "document"} <= tables
     assert applied == len(schema.status(open_store(localchat_db_path)))
+
+
+def test_raw_sql_on_localchat_db_runs_inside_the_session(localchat_db, make_user):
+    make_user()
+    assert localchat_db.execute_sql('SELECT count(*) FROM "user"').fetchone() == (1,)
+    assert localchat_db.in_transaction()
 
 
 def test_default_store_is_what_app_code_and_subprocesses_open(
