@@ -60,6 +60,7 @@ SQLITE_PRAGMAS: dict[str, Any] = {
 BUSY_TIMEOUT_SECONDS = 30.0
 
 _stores: dict[str, Store] = {}
+_resolved: dict[tuple[Any, ...], tuple[str, Store]] = {}  # open_store() arguments -> store
 _stores_lock = threading.Lock()
 
 
@@ -282,12 +283,24 @@ def open_store(
 
     Stores are cached per location, so every caller shares one database object.
     """
+    # An explicit absolute path or a URL resolves the same way every time (only
+    # the echo variables can change it): skip resolve()'s stat and path work.
+    fast = None
+    if url is not None or (db_path is not None and os.path.isabs(db_path)):
+        echo = (os.environ.get("LOCALCHAT_DB_ECHO"), os.environ.get("DB_ECHO"))
+        fast = (os.fspath(db_path) if db_path is not None else None, url, app_name, echo)
+        fast += (str(migrations_dir or ""),)
+        known = _resolved.get(fast)
+        if known is not None and _stores.get(known[0]) is known[1]:
+            return known[1]
     config = resolve(db_path, url=url, app_name=app_name)
     key = f"{config.describe()}|{migrations_dir or ''}"
     with _stores_lock:
         store = _stores.get(key)
         if store is None:
             store = _stores[key] = Store(config, migrations_dir=migrations_dir)
+        if fast is not None:
+            _resolved[fast] = (key, store)
         return store
 
 
@@ -297,6 +310,7 @@ def close_all() -> None:
         for store in _stores.values():
             store.close()
         _stores.clear()
+        _resolved.clear()
 
 
 def init_db(

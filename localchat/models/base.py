@@ -23,7 +23,7 @@ from playhouse.shortcuts import model_to_dict
 
 from ..errors import NoSession
 
-__all__ = ["router", "utcnow", "UTCDateTimeField", "BaseModel", "TimestampedModel"]
+__all__ = ["router", "utcnow", "UTCDateTimeField", "HexUUIDField", "BaseModel", "TimestampedModel"]
 
 
 class _SessionRouter(DatabaseProxy):
@@ -91,10 +91,36 @@ class UTCDateTimeField(DateTimeField):
         return super().db_value(value)
 
     def python_value(self, value: Any) -> Any:
+        if type(value) is str:  # the stored naive-UTC text: one C call, not peewee's loop
+            try:
+                return _dt.datetime.fromisoformat(value + "+00:00")
+            except ValueError:
+                pass  # another form (with an offset, a date only, ...): peewee parses it
         value = super().python_value(value)
         if isinstance(value, _dt.datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
         return value
+
+
+class HexUUIDField(UUIDField):
+    """peewee's ``UUIDField`` (stored as 32 hex digits), read back in one step.
+
+    ``uuid.UUID(hex)`` re-checks and re-parses the text; here a stored value
+    becomes a ``UUID`` directly (half the time; every listed row has one).
+    """
+
+    def python_value(self, value: Any) -> Any:
+        if type(value) is str and len(value) == 32:
+            try:
+                number = int(value, 16)
+            except ValueError:
+                number = -1
+            if number >= 0:  # what uuid.UUID(value) would accept, without its checks
+                parsed = object.__new__(_uuid.UUID)
+                object.__setattr__(parsed, "int", number)
+                object.__setattr__(parsed, "is_safe", _uuid.SafeUUID.unknown)
+                return parsed
+        return super().python_value(value)
 
 
 class BaseModel(Model):
@@ -121,7 +147,7 @@ class BaseModel(Model):
 class TimestampedModel(BaseModel):
     """Adds a public ``uuid`` and ``created_at`` / ``updated_at``."""
 
-    uuid = UUIDField(unique=True, default=_uuid.uuid4)
+    uuid = HexUUIDField(unique=True, default=_uuid.uuid4)
     created_at = UTCDateTimeField(default=utcnow)
     updated_at = UTCDateTimeField(default=utcnow)
 

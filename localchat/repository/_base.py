@@ -29,11 +29,13 @@ from ..models import router
 
 __all__ = [
     "operation",
+    "read_operation",
     "get_row",
     "find_row",
     "update_row",
     "delete_row",
     "paginate",
+    "check_page",
     "check_choice",
     "check_text",
     "check_json",
@@ -51,7 +53,23 @@ def operation(
     fn: Callable[Concatenate[Session, P], R],
 ) -> Callable[Concatenate[Session, P], R]:
     """Run ``fn(s, ...)`` bound to ``s``'s store, in a savepoint, with clean errors."""
+    return _wrap(fn, savepoint=True)
 
+
+def read_operation(
+    fn: Callable[Concatenate[Session, P], R],
+) -> Callable[Concatenate[Session, P], R]:
+    """:func:`operation` for a call that only reads: no savepoint.
+
+    A savepoint costs two statements (about 10-15 us); a call that writes
+    nothing has nothing to roll back. Only for functions that never write.
+    """
+    return _wrap(fn, savepoint=False)
+
+
+def _wrap(
+    fn: Callable[Concatenate[Session, P], R], *, savepoint: bool
+) -> Callable[Concatenate[Session, P], R]:
     @functools.wraps(fn)
     def wrapper(s: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
         db = getattr(s, "db", None)
@@ -63,6 +81,8 @@ def operation(
         if pushed:
             router.push(db)
         try:
+            if not savepoint:
+                return fn(s, *args, **kwargs)
             with db.atomic():
                 return fn(s, *args, **kwargs)
         except peewee.IntegrityError as exc:
@@ -148,8 +168,8 @@ def delete_row(model: type[M], key: Any) -> bool:
     return bool(row.delete_instance())
 
 
-def paginate(query: peewee.ModelSelect[Any], limit: int = 100, offset: int = 0) -> list[Any]:
-    """``query`` limited and offset, after checking both are sane integers."""
+def check_page(limit: Any, offset: Any) -> None:
+    """Raise ValidationError unless ``limit`` and ``offset`` are sane integers."""
     for name, value in (("limit", limit), ("offset", offset)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError(f"{name} must be an integer, got {value!r}.")
@@ -157,6 +177,11 @@ def paginate(query: peewee.ModelSelect[Any], limit: int = 100, offset: int = 0) 
         raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
     if offset < 0:
         raise ValidationError(f"offset must be 0 or more, got {offset}.")
+
+
+def paginate(query: peewee.ModelSelect[Any], limit: int = 100, offset: int = 0) -> list[Any]:
+    """``query`` limited and offset, after checking both are sane integers."""
+    check_page(limit, offset)
     return list(query.limit(limit).offset(offset))
 
 
