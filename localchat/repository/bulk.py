@@ -81,7 +81,7 @@ def _checked_rows(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     fields = Message._meta.fields
     uuid_db = fields["uuid"].db_value
     time_db = fields["created_at"].db_value
-    json_db = fields["metadata"].db_value
+    json_db = _json_value()[1]
     now = utcnow()
     out = []
     for index, row in enumerate(rows):
@@ -119,6 +119,18 @@ def _checked_rows(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         stamp = time_db(at)
         out.append((uid, stamp, stamp, conv, role, content, model, meta, _as_utc(at)))
     return out
+
+
+def _json_value() -> tuple[str, Any]:
+    """The placeholder and the converter of the metadata column.
+
+    On SQLite peewee writes JSON as ``json(<dumps(value)>)`` (a SQL expression,
+    not a bindable value); elsewhere ``db_value`` gives a bindable value.
+    """
+    field = Message.metadata
+    if isinstance(field.db_value([]), peewee.Node):
+        return "json({p})", field._dumps
+    return "{p}", field.db_value
 
 
 def _valid_uuid(value: Any) -> _uuid.UUID:
@@ -190,8 +202,10 @@ def import_messages(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
         if top is None or at >= top[0]:
             newest[cid] = (at, content)
     db = s.db
+    marks = [db.param] * len(_COLUMNS)
+    marks[_COLUMNS.index("metadata")] = _json_value()[0].format(p=db.param)
     sql = 'INSERT INTO "message" ({}) VALUES ({})'.format(
-        ", ".join(f'"{c}"' for c in _COLUMNS), ", ".join([db.param] * len(_COLUMNS))
+        ", ".join(f'"{c}"' for c in _COLUMNS), ", ".join(marks)
     )
     cursor = db.cursor()
     for start in range(0, len(values), _BATCH):

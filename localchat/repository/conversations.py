@@ -31,7 +31,18 @@ import peewee
 from ..database import Session
 from ..errors import Conflict, NotFound, ValidationError
 from ..models import CONVERSATION_STATUSES, Conversation, User, utcnow
-from ._base import check_choice, check_text, delete_row, get_row, operation, paginate, update_row
+from ._base import (
+    check_choice,
+    check_page,
+    check_text,
+    delete_row,
+    get_row,
+    operation,
+    paginate,
+    read_operation,
+    update_row,
+)
+from ._fast import fetch_models, statement
 from .documents import release_owned_files
 
 __all__ = [
@@ -156,6 +167,14 @@ def _new_conversation(owner: int | None, fields: dict[str, Any]) -> Conversation
 
 
 _NEWEST_FIRST = (Conversation.updated_at.desc(), Conversation.id.desc())
+_RECENT = (
+    'SELECT {conversation} FROM "conversation" WHERE "user_id" = {p} '
+    'ORDER BY "updated_at" DESC, "id" DESC LIMIT {p} OFFSET {p}'
+)
+_RECENT_WITH_STATUS = (
+    'SELECT {conversation} FROM "conversation" WHERE "user_id" = {p} AND "status" = {p} '
+    'ORDER BY "updated_at" DESC, "id" DESC LIMIT {p} OFFSET {p}'
+)
 
 
 # -- the API ---------------------------------------------------------------------
@@ -230,7 +249,7 @@ def get_or_create_conversation(
     return conv, False
 
 
-@operation
+@read_operation
 def list_conversations_for_user(
     s: Session,
     user_id: int | str | User | None = None,
@@ -241,6 +260,16 @@ def list_conversations_for_user(
     user_email: str | None = None,
 ) -> list[Conversation]:
     """A user's conversations, most recently updated first ([] for an unknown user)."""
+    if user_email is None and isinstance(user_id, (int, User)) and not isinstance(user_id, bool):
+        check_page(limit, offset)  # the hot path: fixed SQL, direct rows (see _fast.py)
+        uid = _id_of(User, user_id, "user_id")
+        if status is None:
+            sql, params = _RECENT, (uid, limit, offset)
+        else:
+            status = check_choice("status", status, CONVERSATION_STATUSES)
+            sql, params = _RECENT_WITH_STATUS, (uid, status, limit, offset)
+        cursor = s.db.execute_sql(statement(s.db, sql, conversation=Conversation), params)
+        return fetch_models(Conversation, cursor)
     query = _owned_by(user_id, user_email, status)
     return paginate(query.order_by(*_NEWEST_FIRST), limit, offset)
 

@@ -43,7 +43,17 @@ import peewee
 from ..database import Session
 from ..errors import Conflict, NotFound, ValidationError
 from ..models import ROLES, Conversation, Message, Response, utcnow
-from ._base import check_choice, check_json, check_text, get_row, operation, paginate
+from ._base import (
+    check_choice,
+    check_json,
+    check_page,
+    check_text,
+    get_row,
+    operation,
+    paginate,
+    read_operation,
+)
+from ._fast import fetch_models, insert_model, statement
 from .conversations import _id_of, _optional_text, _preview
 
 __all__ = [
@@ -74,6 +84,21 @@ class MessageSenderType(str, enum.Enum):
 _OLDEST_FIRST = (Message.created_at, Message.id)
 _NEWEST_FIRST = (Message.created_at.desc(), Message.id.desc())
 
+# The statements of the hot paths, as fixed text (see _fast.py).
+_BUMP = 'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p} WHERE "id" = {p}'
+_LATEST_ID = (
+    'SELECT "id" FROM "message" WHERE "conversation_id" = {p} '
+    'ORDER BY "created_at" DESC, "id" DESC LIMIT 1'
+)
+_OLDEST_PAGE = (
+    'SELECT {message} FROM "message" WHERE "conversation_id" = {p} '
+    'ORDER BY "created_at", "id" LIMIT {p} OFFSET {p}'
+)
+_LATEST_PAGE = (
+    'SELECT {message} FROM "message" WHERE "conversation_id" = {p} '
+    'ORDER BY "created_at" DESC, "id" DESC LIMIT {p} OFFSET {p}'
+)
+
 
 def _conversation_id(key: Any) -> int | None:
     return _id_of(Conversation, key, "conversation_id")
@@ -89,6 +114,7 @@ def _nothing_or(condition: Any, key: int | None) -> Any:
 
 
 def _new_message(
+    db: peewee.Database,
     conv_key: Any,
     conv_id: int | None,
     parent_id: int | None,
@@ -100,24 +126,26 @@ def _new_message(
     """Bump the conversation (NotFound if missing) and insert the message: two statements."""
     now = utcnow()
     bumped = (
-        Conversation.update(updated_at=now, last_message=_preview(content))
-        .where(Conversation.id == conv_id)
-        .execute()
+        db.execute_sql(
+            statement(db, _BUMP),
+            (Conversation.updated_at.db_value(now), _preview(content), conv_id),
+        ).rowcount
         if conv_id is not None
         else 0
     )
     if not bumped:
         raise NotFound(f"no conversation {conv_key!r}; create it first.")
-    return Message.create(
-        conversation=conv_id,
-        parent=parent_id,
-        role=role,
-        content=content,
-        model=model,
-        metadata=metadata,
-        created_at=now,
-        updated_at=now,
-    )
+    values = {
+        "conversation": conv_id,
+        "parent": parent_id,
+        "role": role,
+        "content": content,
+        "model": model,
+        "metadata": metadata,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return insert_model(db, Message, values)
 
 
 def _checked(content: Any, role_metadata: Any, model: Any) -> tuple[str, Any, str | None]:
@@ -150,13 +178,8 @@ def add_message(
     if conv_id is None:
         raise NotFound(f"no conversation {conversation_id!r}; create it first.")
     if parent_id is None:
-        parent = (
-            Message.select(Message.id)
-            .where(Message.conversation == conv_id)
-            .order_by(*_NEWEST_FIRST)
-            .limit(1)
-            .scalar()
-        )
+        found = s.db.execute_sql(statement(s.db, _LATEST_ID), (conv_id,)).fetchone()
+        parent = found[0] if found else None
     else:
         parent = _message_id(parent_id)
         parent_conv = (
@@ -171,7 +194,7 @@ def add_message(
                 f"parent message {parent_id!r} belongs to conversation {parent_conv}, "
                 f"not {conversation_id!r}."
             )
-    return _new_message(conversation_id, conv_id, parent, role, content, metadata, model)
+    return _new_message(s.db, conversation_id, conv_id, parent, role, content, metadata, model)
 
 
 @operation
@@ -194,7 +217,7 @@ def add_sibling(
     if old is None:
         raise NotFound(f"no message {message_id!r} to edit or regenerate.")
     conv_id = old.conversation_id
-    return _new_message(conv_id, conv_id, old.parent_id, old.role, content, metadata, model)
+    return _new_message(s.db, conv_id, conv_id, old.parent_id, old.role, content, metadata, model)
 
 
 @operation
@@ -211,19 +234,38 @@ def get_latest_message(s: Session, conversation_id: int | str | Conversation) ->
     return query.order_by(*_NEWEST_FIRST).first()
 
 
-@operation
+@read_operation
 def list_messages_for_conversation(
     s: Session,
     conversation_id: int | str | Conversation,
     limit: int = 100,
     offset: int = 0,
     sender_type: str | MessageSenderType | None = None,
+    *,
+    latest: bool = False,
 ) -> list[Message]:
-    """Every message of every branch, oldest first ([] for an unknown conversation)."""
+    """Every message of every branch, oldest first ([] for an unknown conversation).
+
+    ``latest=True`` pages from the newest end instead: ``limit=50, latest=True``
+    is the last 50 messages (what a chat window opens on), still oldest first;
+    ``offset`` then skips that many of the newest.
+    """
     conv_id = _conversation_id(conversation_id)
+    if sender_type is None and conv_id is not None:  # the hot path: fixed SQL
+        check_page(limit, offset)
+        db = s.db
+        sql = _LATEST_PAGE if latest else _OLDEST_PAGE
+        rows = fetch_models(
+            Message, db.execute_sql(statement(db, sql, message=Message), (conv_id, limit, offset))
+        )
+        if latest:
+            rows.reverse()
+        return rows
     query = Message.select().where(_nothing_or(Message.conversation == conv_id, conv_id))
     if sender_type is not None:
         query = query.where(Message.role == check_choice("sender_type", sender_type, ROLES))
+    if latest:
+        return paginate(query.order_by(*_NEWEST_FIRST), limit, offset)[::-1]
     return paginate(query.order_by(*_OLDEST_FIRST), limit, offset)
 
 
