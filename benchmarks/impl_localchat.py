@@ -65,13 +65,7 @@ def bulk_import(
 
 
 def _latest(s: Any, cid: int, limit: int) -> list[Any]:
-    try:
-        return list_messages_for_conversation(s, cid, limit=limit, latest=True)  # type: ignore
-    except TypeError:  # TEMPORARY
-        from localchat.repository import get_conversation_message_count
-
-        n = get_conversation_message_count(s, cid)
-        return list_messages_for_conversation(s, cid, limit=limit, offset=max(0, n - limit))
+    return list_messages_for_conversation(s, cid, limit=limit, latest=True)
 
 
 def open_conversation(

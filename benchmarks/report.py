@@ -33,6 +33,7 @@ __all__ = [
 BASELINE = "sqlite3"
 IMPL_ORDER = ("sqlite3", "SQLAlchemy ORM", "localchat")
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+_STAT_LABELS = {"total_s": "total", "peak_rss_mb": "peak"}
 
 
 def summarize(samples: Sequence[float], *, scale: float = 1000.0) -> dict[str, float]:
@@ -84,7 +85,7 @@ def markdown_table(records: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
         stat = r["stat"]
-        label = f"{stat} {r['unit']}" if stat != "value" else r["unit"]
+        label = f"{_STAT_LABELS.get(stat, stat)} {r['unit']}"
         cells = [f"{r['id']} {r['name']}", label]
         cells += [_fmt(r["values"].get(i, {}).get(stat)) for i in impls]
         cells += [_fmt(ratio(r, i)) + ("x" if ratio(r, i) is not None else "") for i in others]

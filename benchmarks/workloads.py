@@ -63,26 +63,39 @@ def append(ctx: Context, impls: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for i in range(sizes.w1_conversations)
     ]
+    paths = {
+        name: data.copy_template(ctx.template, ctx.workdir / f"w1-{CHILD_KEYS[name]}.db")
+        for name in impls
+    }
+    latencies: dict[str, list[float]] = {name: [] for name in impls}
+    walls = dict.fromkeys(impls, 0.0)
+    rounds = min(10, len(plan))
+    for r in range(rounds):  # in turns, so a burst of outside load hits everyone alike
+        for name, module in _rotated(impls, r):
+            t0 = time.perf_counter()
+            latencies[name] += module.append(paths[name], ctx.pragmas, plan[r::rounds])
+            walls[name] += time.perf_counter() - t0
     values = {}
-    for name, module in impls.items():
-        path = data.copy_template(ctx.template, ctx.workdir / f"w1-{CHILD_KEYS[name]}.db")
-        t0 = time.perf_counter()
-        latencies = module.append(path, ctx.pragmas, plan)
-        wall = time.perf_counter() - t0
-        values[name] = summarize(latencies) | {"wall_s": wall}
-        _check_counts(path, sizes.w1_conversations, sizes.w1_conversations * sizes.w1_messages)
-        ctx.log(f"  W1 {name}: median {values[name]['median']:.3f} ms/message, {wall:.2f} s")
+    for name in impls:
+        values[name] = summarize(latencies[name]) | {"wall_s": walls[name]}
+        n_conv = sizes.w1_conversations
+        _check_counts(paths[name], n_conv, n_conv * sizes.w1_messages)
+        ctx.log(f"  W1 {name}: median {values[name]['median']:.3f} ms/message, {walls[name]:.2f} s")
     n = sizes.w1_conversations * sizes.w1_messages
+    medians = ", ".join(f"{k} {v['median']:.3f} ms" for k, v in values.items())
+    per_message = _ratio(values, "median")
     record = {
         "id": "W1",
         "name": f"append: {sizes.w1_conversations} x {sizes.w1_messages} messages, "
         "one transaction each",
-        "unit": "ms",
-        "stat": "median",
+        "unit": "s",
+        "stat": "total_s",
         "values": values,
-        "note": f"{n} messages; per-message latency (insert + bump conversation).",
+        "note": f"{n} messages; the time of all append transactions together (WAL "
+        "checkpoints and FTS merges included). Per-message median: "
+        f"{medians}" + (f" ({per_message:.2f}x)." if per_message is not None else "."),
     }
-    return [_ratio_target(record, 1.5, "median")]
+    return [_ratio_target(record, 1.5, "total_s")]
 
 
 def _check_counts(path: Path, conversations: int, messages: int) -> None:
