@@ -7,7 +7,6 @@ import importlib
 import json
 import re
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
@@ -78,7 +77,11 @@ def test_owner_can_be_named_by_id_row_uuid_or_email(localchat_session, ada, owne
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"user_id": 999}, {"user_email": "nobody@example.org"}, {"user_id": str(uuid.uuid4())}],
+    [
+        {"user_id": 999},
+        {"user_email": "nobody@example.org"},
+        {"user_id": "00000000-0000-4000-8000-000000000001"},
+    ],
 )
 def test_creating_for_a_missing_user_is_not_found_and_writes_nothing(localchat_session, kwargs):
     with pytest.raises(NotFound, match="no user"):
@@ -136,7 +139,7 @@ def test_thread_id_falls_back_to_the_uuid(localchat_session):
     assert get_conversation_by_thread_id(localchat_session, conv.thread_id).id == conv.id
 
 
-@pytest.mark.parametrize("key", [12345, str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("key", [12345, "00000000-0000-4000-8000-000000000001", "not-a-uuid"])
 def test_missing_conversation_reads_as_none(localchat_session, key):
     assert get_conversation_by_id(localchat_session, key) is None
     assert get_conversation_by_uuid(localchat_session, key) is None

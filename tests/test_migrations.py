@@ -88,23 +88,27 @@ def test_status_does_not_create_the_database(db_path):
 
 
 def test_database_from_a_newer_localchat_is_refused_and_left_untouched(db_path):
+    from localchat import close_all
+
     open_store(db_path).upgrade()
+    close_all()
     conn = sqlite3.connect(db_path)
     conn.execute(
         "INSERT INTO schema_migration (name, applied) VALUES ('9999_future', '2030-01-01')"
     )
     conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file
     conn.close()
     before = _digest(db_path)
-    from localchat import close_all
-
-    close_all()
     with pytest.raises(SchemaTooNew, match="9999_future"):
         with get_session(db_path):
             pass
     with pytest.raises(SchemaTooNew):
         open_store(db_path).upgrade()
+    close_all()
     assert _digest(db_path) == before
+    wal = db_path.with_name(db_path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
 
 
 ADD_NICKNAME = """

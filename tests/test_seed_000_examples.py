@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (the examples are quoted verbatim)
 """The reference examples for users, web sessions, chat sessions, exchanges, prompts,
 documents and the LLM registry run as written; only their import lines differ.
 
