@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,6 +38,21 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     yield
     localchat.close_all()
+
+
+@pytest.fixture
+def pg_session() -> Iterator[localchat.Session]:
+    """A session on a freshly migrated PostgreSQL database.
+
+    The database is named by ``LOCALCHAT_TEST_POSTGRES_URL`` (``.ci/run`` starts
+    a server and sets it); without it the test is skipped with that reason.
+    """
+    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
+    localchat.reset_db(url=url)
+    with localchat.open_store(url=url).session() as s:
+        yield s
 
 
 @pytest.fixture

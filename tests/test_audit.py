@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import localchat
 from localchat import ValidationError
 from localchat.models import AuditLog
 from localchat.repository import (
@@ -259,16 +257,6 @@ def test_every_aggregate_refuses_a_backwards_window(s, query):
 
 # -- PostgreSQL ---------------------------------------------------------------
 
-
-@pytest.fixture
-def pg_session():
-    """A session on a freshly migrated PostgreSQL database named by an environment variable."""
-    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
-    localchat.reset_db(url=url)
-    with localchat.open_store(url=url).session() as s:
-        yield s
 
 
 def test_day_buckets_and_time_windows_work_on_postgresql(pg_session):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 
 import pytest
@@ -11,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from playhouse.test_utils import assert_query_count
 
-import localchat
 from localchat import Conflict, NotFound, ValidationError
 from localchat.models import Conversation, Message, Response
 from localchat.repository import (
@@ -457,16 +455,6 @@ def test_any_sequence_of_adds_and_deletes_keeps_counts_and_tree_consistent(
 
 # -- PostgreSQL --------------------------------------------------------------------
 
-
-@pytest.fixture
-def pg_session():
-    """A session on a freshly migrated PostgreSQL database named by an environment variable."""
-    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
-    localchat.reset_db(url=url)
-    with localchat.open_store(url=url).session() as s:
-        yield s
 
 
 def test_tree_responses_and_exchanges_work_on_postgresql(pg_session):

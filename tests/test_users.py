@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import localchat
 from localchat import Conflict, NotFound, ValidationError
 from localchat.models import Conversation, Document, Message, Response, User, WebSession, utcnow
 from localchat.repository import (
@@ -521,16 +519,6 @@ def test_a_deactivated_users_session_is_not_returned(s, ada):
     update_user(s, ada.id, is_active=True)
     assert get_web_session(s, "abc").user == ada
 
-
-@pytest.fixture
-def pg_session():
-    """A session on a freshly migrated PostgreSQL database named by an environment variable."""
-    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
-    localchat.reset_db(url=url)
-    with localchat.open_store(url=url).session() as s:
-        yield s
 
 
 def test_users_and_web_sessions_work_on_postgresql(pg_session):
