@@ -64,7 +64,7 @@ def _old_store_full_of_data(path: Path, n: int = 300) -> Store:
 
 def test_a_0001_database_full_of_data_upgrades_and_every_old_row_is_searchable(db_path):
     store = _old_store_full_of_data(db_path)
-    assert store.upgrade() == ["0002_full_text_search"]
+    assert store.upgrade("0002_full_text_search") == ["0002_full_text_search"]
     with store.session() as s:
         for i in range(1, 301):
             hits = search_messages(s, f"word{i}")
@@ -77,12 +77,12 @@ def test_a_0001_database_full_of_data_upgrades_and_every_old_row_is_searchable(d
 
 def test_down_removes_every_index_and_trigger_and_up_restores_them(db_path):
     store = _old_store_full_of_data(db_path, n=50)
-    store.upgrade()
+    store.upgrade("0002_full_text_search")
     created = _fts_objects(db_path)
     assert {f"{i}_{t}" for i in INDEXES for t in ("ai", "au", "ad")} <= set(created)
-    assert store.downgrade() == ["0002_full_text_search"]
+    assert store.downgrade("0002_full_text_search") == ["0002_full_text_search"]
     assert _fts_objects(db_path) == []
-    store.upgrade()
+    store.upgrade("0002_full_text_search")
     assert _fts_objects(db_path) == created
     with store.session() as s:
         assert [h.message.id for h in search_messages(s, "word42")] == [42]

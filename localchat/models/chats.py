@@ -38,6 +38,7 @@ class Conversation(TimestampedModel):
         indexes = (
             (("user", "status", "updated_at"), False),
             (("updated_at",), False),
+            (("user", "updated_at"), False),  # 0003: a user's newest, any status
         )
 
     @property
