@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import peewee
-from playhouse import db_url
 from playhouse.pool import PooledDatabase, PooledSqliteDatabase
 
 from . import schema
@@ -261,6 +260,8 @@ def _connect(config: StoreConfig) -> peewee.Database:
         db.timeout = BUSY_TIMEOUT_SECONDS  # the pool takes `timeout=` for itself
         return db
     assert config.url is not None
+    from playhouse import db_url  # here: it imports every backend (~6 ms at start-up)
+
     try:
         return db_url.connect(
             config.url, autoconnect=False, unquote_user=True, unquote_password=True
