@@ -1,0 +1,90 @@
+"""Streaming JSONL export: every message once, in id order, in bounded pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import pytest
+
+from localchat.cli import main
+from localchat.export import EXPORT_FIELDS, export_messages_jsonl, iter_message_records
+from localchat.repository import add_message, create_conversation
+
+
+@pytest.fixture
+def chats(localchat_session):
+    s = localchat_session
+    a = create_conversation(s, title="a")
+    b = create_conversation(s, title="b")
+    q = add_message(s, a.id, "user", "Grüße 👋")
+    r = add_message(s, a.id, "assistant", "hi", {"tokens": 3}, model="llama3")
+    other = add_message(s, b.id, "user", "other")
+    return a, b, [q, r, other]
+
+
+def _lines(s, **kwargs):
+    out = io.StringIO()
+    n = export_messages_jsonl(s, out, **kwargs)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert n == len(lines)
+    return lines
+
+
+def test_every_message_is_one_json_line_with_public_ids(localchat_session, chats):
+    a, b, (q, r, other) = chats
+    lines = _lines(localchat_session)
+    assert [tuple(line) for line in lines] == [EXPORT_FIELDS] * 3
+    assert [line["uuid"] for line in lines] == [str(m.uuid) for m in (q, r, other)]
+    assert [line["conversation"] for line in lines] == [str(a.uuid), str(a.uuid), str(b.uuid)]
+    assert [line["parent"] for line in lines] == [None, str(q.uuid), None]
+    assert lines[0]["content"] == "Grüße 👋"
+    assert (lines[1]["metadata"], lines[1]["model"]) == ({"tokens": 3}, "llama3")
+    stamp = dt.datetime.fromisoformat(lines[1]["created_at"])
+    assert stamp == r.created_at and stamp.utcoffset() == dt.timedelta(0)
+
+
+def test_one_conversation_can_be_exported_alone(localchat_session, chats):
+    a, _, _ = chats
+    lines = _lines(localchat_session, conversation_id=a.id)
+    assert {line["conversation"] for line in lines} == {str(a.uuid)}
+    assert len(lines) == 2
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 5000])
+def test_pages_of_any_size_yield_each_message_once_in_order(localchat_session, batch_size):
+    s = localchat_session
+    conv = create_conversation(s)
+    made = [add_message(s, conv.id, "user", str(i)) for i in range(7)]
+    got = list(iter_message_records(s, batch_size=batch_size))
+    assert [r["uuid"] for r in got] == [str(m.uuid) for m in made]
+
+
+def test_an_empty_store_exports_nothing(localchat_session):
+    assert _lines(localchat_session) == []
+
+
+def test_cli_export_writes_the_file_and_reports_the_count(localchat_db_path, tmp_path, capsys):
+    out = tmp_path / "all.jsonl"
+    assert main(["--db", str(localchat_db_path), "export", "--out", str(out)]) == 0
+    assert out.read_text() == ""
+    assert "exported 0 message(s)" in capsys.readouterr().err
+
+
+def test_cli_export_of_a_missing_store_creates_nothing(tmp_path, capsys):
+    db = tmp_path / "none" / "chat.db"
+    assert main(["--db", str(db), "export"]) == 0
+    assert not db.exists() and not db.parent.exists()
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_export_to_standard_output_leaves_it_open(localchat_db_path, capsys):
+    from localchat import open_store
+
+    with open_store(localchat_db_path).session() as s:
+        add_message(s, create_conversation(s).id, "user", "hello")
+    assert main(["--db", str(localchat_db_path), "export"]) == 0
+    print("still open")
+    out = capsys.readouterr().out.splitlines()
+    assert json.loads(out[0])["content"] == "hello" and out[1] == "still open"
