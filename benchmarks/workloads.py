@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -252,9 +253,21 @@ def growth_targets(record: dict[str, Any], wid: str, small: dict[str, Any]) -> d
 
 
 # -- W6 ------------------------------------------------------------------------
+def _child_env(ctx: Context) -> dict[str, str]:
+    """The environment of W6/W7 processes: bytecode cached, as after ``pip install``.
+
+    A shell with PYTHONDONTWRITEBYTECODE would make every process compile
+    every module from source; the cache goes to the work folder, not the tree.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(ctx.workdir / "pycache")
+    return env
+
+
 def _wall(cmd: list[str], ctx: Context) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=ctx.root, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=ctx.root, check=True, stdout=subprocess.DEVNULL, env=_child_env(ctx))
     return time.perf_counter() - t0
 
 
@@ -309,7 +322,12 @@ def export(ctx: Context, impls: dict[str, Any], path: Path, n_messages: int) -> 
         out = ctx.workdir / f"export-{CHILD_KEYS[name]}.jsonl"
         cmd = [ctx.python, "-m", "benchmarks._child", "export", CHILD_KEYS[name], str(path)]
         proc = subprocess.run(
-            [*cmd, str(out), pragmas], cwd=ctx.root, check=True, capture_output=True, text=True
+            [*cmd, str(out), pragmas],
+            cwd=ctx.root,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=_child_env(ctx),
         )
         got = json.loads(proc.stdout.strip().splitlines()[-1])
         lines = sum(1 for _ in out.open("rb"))
