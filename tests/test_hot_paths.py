@@ -190,3 +190,38 @@ def test_a_pooled_connection_serves_another_thread(localchat_store):
     assert errors == []
     with localchat_store.session() as s:
         assert [m.content for m in list_messages_for_conversation(s, conv_id)] == ["from a thread"]
+
+
+def test_fast_paths_bulk_import_and_export_work_on_postgresql(pg_session):
+    import io
+    import json
+
+    from localchat.export import export_messages_jsonl
+    from localchat.repository import get_thread, import_messages
+
+    s = pg_session
+    user = User.create(email="pg@example.org")
+    conv = create_conversation(s, user_id=user.id, title="pg")
+    first = add_message(s, conv.id, "user", "hi", {"a": [1]})
+    at = dt.datetime(2030, 1, 1, 12, 0, 0, 7)
+    rows = [
+        {"conversation_id": conv.id, "role": "assistant", "content": f"r{i}", "created_at": at}
+        for i in range(3)
+    ]
+    rows[0]["metadata"] = {"k": "v"}
+    assert import_messages(s, rows) == 3
+    latest = list_messages_for_conversation(s, conv.id, limit=2, latest=True)
+    assert [m.content for m in latest] == ["r1", "r2"]
+    assert [m.content for m in get_thread(s, latest[-1].id)] == ["hi", "r0", "r1", "r2"]
+    _same([first], [Message.get_by_id(first.id)])
+    assert Message.get(Message.content == "r0").metadata == {"k": "v"}
+    [listed] = list_conversations_for_user(s, user.id)
+    assert listed.last_message == "r2" and listed.updated_at == at.replace(tzinfo=dt.timezone.utc)
+    out = io.StringIO()
+    assert export_messages_jsonl(s, out, batch_size=2) == 4
+    assert [json.loads(line)["content"] for line in out.getvalue().splitlines()] == [
+        "hi",
+        "r0",
+        "r1",
+        "r2",
+    ]
