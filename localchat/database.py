@@ -286,11 +286,11 @@ def open_store(
     """
     # An explicit absolute path or a URL resolves the same way every time (only
     # the echo variables can change it): skip resolve()'s stat and path work.
-    fast = None
+    fast: tuple[Any, ...] | None = None
     if url is not None or (db_path is not None and os.path.isabs(db_path)):
         echo = (os.environ.get("LOCALCHAT_DB_ECHO"), os.environ.get("DB_ECHO"))
-        fast = (os.fspath(db_path) if db_path is not None else None, url, app_name, echo)
-        fast += (str(migrations_dir or ""),)
+        where = os.fspath(db_path) if db_path is not None else None
+        fast = (where, url, app_name, echo, str(migrations_dir or ""))
         known = _resolved.get(fast)
         if known is not None and _stores.get(known[0]) is known[1]:
             return known[1]
@@ -349,16 +349,14 @@ def reset_db(
     return init_db(db_path, url=url, app_name=app_name)
 
 
-@contextlib.contextmanager
 def get_session(
     db_path: str | os.PathLike[str] | None = None,
     *,
     url: str | None = None,
     app_name: str = DEFAULT_APP_NAME,
-) -> Iterator[Session]:
+) -> contextlib.AbstractContextManager[Session]:
     """A transaction on the configured store, upgraded to the newest schema first."""
-    with open_store(db_path, url=url, app_name=app_name).session() as s:
-        yield s
+    return open_store(db_path, url=url, app_name=app_name).session()
 
 
 @contextlib.contextmanager

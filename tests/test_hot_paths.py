@@ -225,3 +225,47 @@ def test_fast_paths_bulk_import_and_export_work_on_postgresql(pg_session):
         "r1",
         "r2",
     ]
+
+
+def _nested_calls():
+    from localchat import ValidationError
+    from localchat.repository._base import operation
+
+    @operation
+    def inner(s, fail):
+        User.create(email="inner@example.org")
+        if fail:
+            raise ValidationError("inner failed")
+
+    @operation
+    def outer(s, inner_fails, outer_fails):
+        User.create(email="outer@example.org")
+        try:
+            inner(s, inner_fails)
+        except ValidationError:
+            pass
+        if outer_fails:
+            raise ValidationError("outer failed")
+
+    return outer, ValidationError
+
+
+@pytest.mark.parametrize(
+    ("inner_fails", "outer_fails", "kept"),
+    [
+        (False, False, ["inner@example.org", "outer@example.org"]),
+        (True, False, ["outer@example.org"]),
+        (False, True, []),
+        (True, True, []),
+    ],
+)
+def test_nested_calls_roll_back_exactly_their_own_changes(
+    localchat_session, inner_fails, outer_fails, kept
+):
+    outer, error = _nested_calls()
+    if outer_fails:
+        with pytest.raises(error):
+            outer(localchat_session, inner_fails, outer_fails)
+    else:
+        outer(localchat_session, inner_fails, outer_fails)
+    assert sorted(u.email for u in User.select()) == kept

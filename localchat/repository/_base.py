@@ -83,8 +83,10 @@ def _wrap(
         try:
             if not savepoint:
                 return fn(s, *args, **kwargs)
-            with db.atomic():
-                return fn(s, *args, **kwargs)
+            if db.transaction_depth() == 0:  # no transaction open: peewee starts one
+                with db.atomic():
+                    return fn(s, *args, **kwargs)
+            return _in_savepoint(db, fn, s, *args, **kwargs)
         except peewee.IntegrityError as exc:
             raise Conflict(_integrity_message(exc)) from exc
         finally:
@@ -92,6 +94,28 @@ def _wrap(
                 router.pop()
 
     return wrapper
+
+
+# One fixed savepoint name: SQLite and PostgreSQL release / roll back the most
+# recent savepoint of a name, so nesting works, and the statements' text never
+# changes, so the driver reuses them prepared (peewee's atomic() names each
+# savepoint with a fresh uuid: a new statement to parse every call).
+_SAVEPOINT = 'SAVEPOINT "localchat_call"'
+_RELEASE = 'RELEASE SAVEPOINT "localchat_call"'
+_ROLLBACK = 'ROLLBACK TO SAVEPOINT "localchat_call"'
+
+
+def _in_savepoint(db: peewee.Database, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``fn(*args, **kwargs)`` in a savepoint: on any error, its changes are undone."""
+    db.execute_sql(_SAVEPOINT)
+    try:
+        result = fn(*args, **kwargs)
+        db.execute_sql(_RELEASE)
+    except BaseException:
+        db.execute_sql(_ROLLBACK)
+        db.execute_sql(_RELEASE)
+        raise
+    return result
 
 
 def _integrity_message(exc: Exception) -> str:

@@ -122,6 +122,7 @@ def insert_model(db: peewee.Database, model: type[M], values: Mapping[str, Any])
             data[field.name] = default() if callable(default) else default
     names = tuple(data)
     returning = bool(getattr(db, "returning_clause", False))
+    pk_field: Any = model._meta.primary_key
     key = (model, names, db.param, returning)
     sql = _inserts.get(key)
     if sql is None:
@@ -129,7 +130,7 @@ def insert_model(db: peewee.Database, model: type[M], values: Mapping[str, Any])
         marks = ", ".join([db.param] * len(names))
         sql = f'INSERT INTO "{model._meta.table_name}" ({cols}) VALUES ({marks})'
         if returning:
-            sql += f' RETURNING "{model._meta.primary_key.column_name}"'
+            sql += f' RETURNING "{pk_field.column_name}"'
         _inserts[key] = sql
     params = [fields[n].db_value(v) for n, v in data.items()]
     if any(isinstance(p, peewee.Node) for p in params):
@@ -138,8 +139,8 @@ def insert_model(db: peewee.Database, model: type[M], values: Mapping[str, Any])
     else:
         cursor = db.execute_sql(sql, params)
         pk = cursor.fetchone()[0] if returning else cursor.lastrowid
-    data[model._meta.primary_key.name] = pk
-    obj = model.__new__(model)
+    data[pk_field.name] = pk
+    obj: Any = model.__new__(model)
     obj.__data__ = data
     obj._dirty = set()
     obj.__rel__ = {}

@@ -129,7 +129,7 @@ def _json_value() -> tuple[str, Any]:
     """
     field = Message.metadata
     if isinstance(field.db_value([]), peewee.Node):
-        return "json({p})", field._dumps
+        return "json({p})", field._dumps  # type: ignore[attr-defined]
     return "{p}", field.db_value
 
 

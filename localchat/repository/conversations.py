@@ -263,6 +263,7 @@ def list_conversations_for_user(
     if user_email is None and isinstance(user_id, (int, User)) and not isinstance(user_id, bool):
         check_page(limit, offset)  # the hot path: fixed SQL, direct rows (see _fast.py)
         uid = _id_of(User, user_id, "user_id")
+        params: tuple[Any, ...]
         if status is None:
             sql, params = _RECENT, (uid, limit, offset)
         else:
