@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
-import platformdirs
-
 from .errors import ConfigError
 
 __all__ = [
@@ -97,6 +95,8 @@ class StoreConfig:
 def default_db_path(app_name: str = DEFAULT_APP_NAME) -> Path:
     """``<user data dir>/<app_name>/localchat.db``; creates nothing."""
     _check_app_name(app_name)
+    import platformdirs  # here: only the default location needs it (~3 ms at start-up)
+
     return Path(platformdirs.user_data_dir(app_name, appauthor=False)) / DB_FILENAME
 
 

@@ -155,7 +155,10 @@ class Store:
         if not self._migrated:
             with self._migrate_lock:
                 if not self._migrated:
-                    self.upgrade()
+                    if schema.at_head(self):  # the usual case: one SELECT, no Runner
+                        self._migrated = True
+                    else:
+                        self.upgrade()
 
     def table_counts(self) -> dict[str, int]:
         """Rows per table of the domain model. Read-only."""

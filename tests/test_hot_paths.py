@@ -269,3 +269,35 @@ def test_nested_calls_roll_back_exactly_their_own_changes(
     else:
         outer(localchat_session, inner_fails, outer_fails)
     assert sorted(u.email for u in User.select()) == kept
+
+
+def test_at_head_is_true_only_when_every_shipped_migration_is_applied(tmp_path):
+    import sqlite3
+
+    from localchat import schema
+
+    store = open_store(tmp_path / "a.db")
+    assert not schema.at_head(store)  # no file yet
+    store.upgrade("0001_initial")
+    assert not schema.at_head(store)  # pending migrations
+    store.upgrade()
+    assert schema.at_head(store)
+    conn = sqlite3.connect(tmp_path / "a.db")
+    with conn:
+        conn.execute("INSERT INTO schema_migration (name, applied) VALUES ('9999_x', '2030-01-01')")
+    conn.close()
+    assert not schema.at_head(store)  # a newer localchat's migration: upgrade() refuses
+
+
+def test_opening_an_up_to_date_store_runs_no_migration_machinery(tmp_path, monkeypatch):
+    from localchat import schema
+
+    open_store(tmp_path / "a.db").upgrade()
+    localchat.close_all()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Runner was used")
+
+    monkeypatch.setattr(schema, "_runner", refuse)
+    with localchat.get_session(tmp_path / "a.db") as s:
+        assert list_conversations_for_user(s, 1) == []
