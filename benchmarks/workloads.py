@@ -289,8 +289,9 @@ def cold_start(ctx: Context, impls: dict[str, Any], path: Path) -> list[dict[str
         ]
         for name in impls
     }
-    for cmd in cmds.values():  # compile .pyc files, warm the page cache
-        _wall(cmd, ctx)
+    if ctx.mode != "tiny":  # compile .pyc files, warm the page cache (tiny: not a measurement)
+        for cmd in cmds.values():
+            _wall(cmd, ctx)
     for r in range(runs):
         baseline.append(_wall([ctx.python, "-c", "pass"], ctx))
         for name, _ in _rotated(impls, r):
