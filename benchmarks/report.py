@@ -136,9 +136,13 @@ def write_chart(path: Path, meta: dict[str, Any], records: list[dict[str, Any]])
         bars = ax.bar(xs, ys, width, label=impl, color=colors.get(impl))
         if impl in others:
             ax.bar_label(bars, labels=[f"{y:.1f}" for y in ys], fontsize=7, padding=1)
+    for j, r in enumerate(timed):  # localchat's target, where it is a ratio
+        if r.get("target_ratio"):
+            ax.hlines(r["target_ratio"], j - 0.45, j + 0.45, colors="#c0392b", linestyles="--")
+    ax.plot([], [], color="#c0392b", linestyle="--", label="localchat target")
     ax.axhline(1.0, color="#555555", linewidth=0.8)
     ax.set_yscale("log")
-    ax.set_xticks(range(len(timed)), [r["id"] for r in timed])
+    ax.set_xticks(range(len(timed)), [r.get("label", r["id"]) for r in timed])
     ax.set_ylabel(f"time / {BASELINE} (log scale, lower is better)")
     ax.set_title(
         f"localchat {meta.get('localchat', '')} vs sqlite3 and SQLAlchemy "

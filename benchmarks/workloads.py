@@ -43,6 +43,7 @@ def _ratio_target(
     record: dict[str, Any], limit: float, stat: str, extra: str = ""
 ) -> dict[str, Any]:
     r = _ratio(record["values"], stat)
+    record["target_ratio"] = limit
     record["target"] = f"<= {limit}x sqlite3 ({stat}){extra}"
     record["met"] = None if r is None else r <= limit
     record["figure"] = "-" if r is None else f"{r:.2f}x"
@@ -238,6 +239,7 @@ def read_targets(record: dict[str, Any], wid: str) -> dict[str, Any]:
 
 def growth_targets(record: dict[str, Any], wid: str, small: dict[str, Any]) -> dict[str, Any]:
     record["id"] = wid
+    record["label"] = f"{wid} ({small['id']})"
     mine, before = record["values"].get(LOCALCHAT), small["values"].get(LOCALCHAT)
     record["target"] = f"localchat median within 1.5x of {small['id']} at 10x the data"
     if mine is None or before is None:
