@@ -34,6 +34,7 @@ from .errors import (
     NoSession,
     NotFound,
     SchemaTooNew,
+    Unsupported,
     ValidationError,
 )
 from .repository.llm import InvocationParams
@@ -60,5 +61,6 @@ __all__ = [
     "SchemaTooNew",
     "NoSession",
     "FileStoreError",
+    "Unsupported",
     "InvocationParams",
 ]

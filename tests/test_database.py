@@ -230,3 +230,12 @@ def test_default_store_is_created_in_the_platform_data_dir(tmp_path, monkeypatch
     applied = init_db()
     assert applied and applied[0] == "0001_initial"
     assert Path(tmp_path / "xdg" / "localchat" / "localchat.db").is_file()
+
+
+def test_every_error_class_is_importable_from_the_package():
+    import localchat
+    import localchat.errors
+
+    for name in localchat.errors.__all__:
+        assert getattr(localchat, name) is getattr(localchat.errors, name)
+        assert name in localchat.__all__
