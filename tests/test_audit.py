@@ -258,7 +258,6 @@ def test_every_aggregate_refuses_a_backwards_window(s, query):
 # -- PostgreSQL ---------------------------------------------------------------
 
 
-
 def test_day_buckets_and_time_windows_work_on_postgresql(pg_session):
     s = pg_session
     log(s, model_used="gpt-4o", tokens_used=100, generation_time_ms=10, at=T0)

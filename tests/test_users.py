@@ -520,7 +520,6 @@ def test_a_deactivated_users_session_is_not_returned(s, ada):
     assert get_web_session(s, "abc").user == ada
 
 
-
 def test_users_and_web_sessions_work_on_postgresql(pg_session):
     s = pg_session
     ada = create_user(s, "Ada@Example.org", hash_password("s3cret"), username="ada")
