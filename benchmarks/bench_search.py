@@ -60,8 +60,14 @@ def _words() -> tuple[list[str], list[float]]:
 
 
 def build_store(path: Path, n_messages: int) -> Path:
-    """A migrated store holding ``n_messages`` Zipf-distributed messages (built once)."""
+    """A migrated store holding ``n_messages`` Zipf-distributed messages (built once).
+
+    A store kept from an earlier run is upgraded to the newest migration first.
+    """
     if path.exists():
+        kept = Store(resolve(path))
+        kept.upgrade()
+        kept.close()
         return path
     partial = path.with_name(path.name + ".partial")
     for leftover in path.parent.glob(partial.name + "*"):

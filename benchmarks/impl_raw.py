@@ -34,6 +34,9 @@ _INSERT_MESSAGE = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _BUMP = "UPDATE conversation SET updated_at = ?, last_message = ? WHERE id = ?"
+_HAS_TRIGGER = (
+    "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'message_bumps_conversation'"
+)
 _INSERT_CONVERSATION = (
     "INSERT INTO conversation (uuid, created_at, updated_at, user_id, title, status) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -57,8 +60,14 @@ def _now() -> str:
 
 
 def append(path: Path, pragmas: Sequence[str], plan: list[dict[str, Any]]) -> list[float]:
-    """W1: per conversation, create it, then one transaction per message."""
+    """W1: per conversation, create it, then one transaction per message.
+
+    On a schema with migration 0004's trigger (the INSERT moves the
+    conversation) the UPDATE is left to it, as hand-written SQL on that schema
+    would; without it, the UPDATE is explicit.
+    """
     conn = connect(path, pragmas)
+    by_trigger = conn.execute(_HAS_TRIGGER).fetchone() is not None
     latencies = []
     clock = time.perf_counter
     for conv in plan:
@@ -77,7 +86,8 @@ def append(path: Path, pragmas: Sequence[str], plan: list[dict[str, Any]]) -> li
             parent = conn.execute(
                 _INSERT_MESSAGE, (uuid.uuid4().hex, now, now, cid, parent, role, content)
             ).lastrowid
-            conn.execute(_BUMP, (now, preview(content), cid))
+            if not by_trigger:
+                conn.execute(_BUMP, (now, preview(content), cid))
             conn.execute("COMMIT")
             latencies.append(clock() - t0)
     conn.close()

@@ -109,6 +109,9 @@ class Store:
         self._migrated = False
         self._migrate_lock = threading.Lock()
         self._local = threading.local()  # per-thread rollback hooks
+        #: What code learned about this store's schema (e.g. whether a trigger
+        #: exists); forgotten whenever the schema is migrated.
+        self.schema_facts: dict[str, Any] = {}
 
     # -- where --------------------------------------------------------------
     @property
@@ -130,6 +133,7 @@ class Store:
     # -- schema -------------------------------------------------------------
     def upgrade(self, target: str | None = None) -> list[str]:
         """Apply pending migrations (through ``target``); returns their names."""
+        self.schema_facts.clear()
         try:
             applied = schema.upgrade(self, target)
         finally:
@@ -141,6 +145,7 @@ class Store:
     def downgrade(self, target: str | None = None) -> list[str]:
         """Revert the newest migration (or back through ``target``); returns names."""
         self._migrated = False
+        self.schema_facts.clear()
         try:
             return schema.downgrade(self, target)
         finally:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -186,17 +187,30 @@ def keep_triggers(db: peewee.Database, *tables: str) -> Iterator[None]:
                     migrator.alter_column_type("message", "model", TextField(null=True))
                 )
 
+    A trigger on *another* table whose body names a rebuilt table (migration
+    0004's ``message_bumps_conversation`` names ``conversation``) would make
+    the rebuild fail (SQLite re-checks it when the new table is renamed into
+    place): it is dropped before the block and recreated after it.
+
     The rebuild copies rows with their ids, so the indexes stay valid. On
     PostgreSQL (no rebuilds) it does nothing.
     """
     if not isinstance(db, peewee.SqliteDatabase) or not tables:
         yield
         return
-    marks = ", ".join("?" for _ in tables)
-    saved = db.execute_sql(
-        f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ({marks})",
-        tables,
-    ).fetchall()
+    names = re.compile(
+        "|".join(rf'(?<![\w$"]){re.escape(t)}(?![\w$"])|"{re.escape(t)}"' for t in tables),
+        re.IGNORECASE,
+    )
+    saved = []
+    for name, table, sql in db.execute_sql(
+        "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'"
+    ).fetchall():
+        if table in tables:
+            saved.append((name, sql))
+        elif names.search(sql.split(" BEGIN", 1)[-1] if " BEGIN" in sql else sql):
+            saved.append((name, sql))
+            db.execute_sql(f'DROP TRIGGER "{name}"')
     yield
     present = {
         row[0] for row in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")

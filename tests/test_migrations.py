@@ -179,10 +179,13 @@ def test_failing_migration_leaves_the_database_at_its_previous_version(tmp_path,
 
 REBUILD_CONVERSATION = """
     from peewee import *
+    from localchat.search_index import keep_triggers
 
     def up(migrator, db):
-        # add_column_default always rebuilds the table on SQLite
-        migrator.migrate(migrator.add_column_default('conversation', 'status', 'active'))
+        # add_column_default always rebuilds the table on SQLite; keep_triggers keeps
+        # the triggers on it and the one on message that names it (0004).
+        with keep_triggers(db, 'conversation'):
+            migrator.migrate(migrator.add_column_default('conversation', 'status', 'active'))
 """
 
 

@@ -30,6 +30,8 @@ from ..models import router
 __all__ = [
     "operation",
     "read_operation",
+    "own_atomicity_operation",
+    "in_savepoint",
     "get_row",
     "find_row",
     "update_row",
@@ -65,6 +67,26 @@ def read_operation(
     nothing has nothing to roll back. Only for functions that never write.
     """
     return _wrap(fn, savepoint=False)
+
+
+def own_atomicity_operation(
+    fn: Callable[Concatenate[Session, P], R],
+) -> Callable[Concatenate[Session, P], R]:
+    """:func:`operation` for a call that makes itself atomic: no savepoint around it.
+
+    The call either writes with ONE statement (SQLite runs a statement, its
+    triggers included, atomically: a failing one leaves nothing behind and the
+    transaction goes on), or wraps its writes in :func:`in_savepoint`.
+    """
+    return _wrap(fn, savepoint=False)
+
+
+def in_savepoint(db: peewee.Database, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``fn(*args, **kwargs)`` atomically: in a savepoint, or a transaction if none is open."""
+    if db.transaction_depth() == 0:
+        with db.atomic():
+            return fn(*args, **kwargs)
+    return _in_savepoint(db, fn, *args, **kwargs)
 
 
 def _wrap(

@@ -142,21 +142,23 @@ def _valid_uuid(value: Any) -> _uuid.UUID:
         raise ValidationError(f"uuid {value!r} is not a UUID.") from None
 
 
-def _latest(db: peewee.Database, conv_ids: list[int]) -> dict[int, tuple[int, Any]]:
-    """Each existing conversation's id -> (its latest message id or 0, that message's time)."""
+def _latest(db: peewee.Database, conv_ids: list[int]) -> dict[int, tuple[int, Any, Any, Any]]:
+    """Each existing conversation's id -> (its latest message id or 0, that message's time,
+    the conversation's stored ``updated_at`` and ``last_message`` as they are)."""
     p = db.param
     to_python = Message.created_at.python_value
-    found: dict[int, tuple[int, Any]] = {}
+    found: dict[int, tuple[int, Any, Any, Any]] = {}
     for start in range(0, len(conv_ids), 500):
         chunk = conv_ids[start : start + 500]
         sql = (
-            'SELECT c."id", m."id", m."created_at" FROM "conversation" c '
+            'SELECT c."id", m."id", m."created_at", c."updated_at", c."last_message" '
+            'FROM "conversation" c '
             'LEFT JOIN "message" m ON m."id" = (SELECT x."id" FROM "message" x '
             'WHERE x."conversation_id" = c."id" ORDER BY x."created_at" DESC, x."id" DESC LIMIT 1) '
             f'WHERE c."id" IN ({", ".join([p] * len(chunk))})'
         )
-        for cid, mid, at in db.execute_sql(sql, chunk):
-            found[cid] = (mid or 0, None if at is None else to_python(at))
+        for cid, mid, at, updated, last in db.execute_sql(sql, chunk):
+            found[cid] = (mid or 0, None if at is None else to_python(at), updated, last)
     return found
 
 
@@ -192,7 +194,7 @@ def import_messages(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
         shown = ", ".join(map(str, missing[:5])) + (" ..." if len(missing) > 5 else "")
         raise NotFound(f"no conversation(s) {shown}; create them before importing.")
     ids = _reserve_ids(s.db, len(checked))
-    parent = {cid: mid or None for cid, (mid, _) in latest.items()}
+    parent = {cid: mid or None for cid, (mid, *_) in latest.items()}
     newest: dict[int, tuple[Any, str]] = {}
     values = []
     for mid, (uid, stamp, _, cid, role, content, model, meta, at) in zip(ids, checked, strict=True):
@@ -223,16 +225,24 @@ def _as_utc(value: _dt.datetime) -> _dt.datetime:
 def _bump(
     db: peewee.Database,
     newest: dict[int, tuple[Any, str]],
-    latest: dict[int, tuple[int, Any]],
+    latest: dict[int, tuple[int, Any, Any, Any]],
 ) -> None:
-    """Move ``updated_at`` / ``last_message`` of conversations whose newest message is new."""
+    """Move ``updated_at`` / ``last_message`` of conversations whose newest message is new.
+
+    On SQLite, migration 0004's trigger has already moved every conversation to
+    its last *inserted* message; a conversation whose imported history is older
+    than what it had gets its stored values back, exactly as they were.
+    """
     time_db = Conversation.updated_at.db_value
     p = db.param
     sql = f'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p} WHERE "id" = {p}'
     updates = []
+    restore = isinstance(db, peewee.SqliteDatabase)
     for cid, (at, content) in newest.items():
         before = latest[cid][1]
         if before is None or at >= before:
             updates.append((time_db(at), _preview(content), cid))
+        elif restore:
+            updates.append((latest[cid][2], latest[cid][3], cid))
     if updates:
         db.cursor().executemany(sql, updates)

@@ -42,7 +42,8 @@ import peewee
 
 from ..database import Session
 from ..errors import Conflict, NotFound, ValidationError
-from ..models import ROLES, Conversation, Message, Response, utcnow
+from ..models import ROLES, Conversation, Message, Response
+from ._append import new_message
 from ._base import (
     check_choice,
     check_json,
@@ -50,10 +51,11 @@ from ._base import (
     check_text,
     get_row,
     operation,
+    own_atomicity_operation,
     paginate,
     read_operation,
 )
-from ._fast import fetch_models, insert_model, statement
+from ._fast import fetch_models, statement
 from .conversations import _id_of, _optional_text, _preview
 
 __all__ = [
@@ -85,7 +87,6 @@ _OLDEST_FIRST = (Message.created_at, Message.id)
 _NEWEST_FIRST = (Message.created_at.desc(), Message.id.desc())
 
 # The statements of the hot paths, as fixed text (see _fast.py).
-_BUMP = 'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p} WHERE "id" = {p}'
 _LATEST_ID = (
     'SELECT "id" FROM "message" WHERE "conversation_id" = {p} '
     'ORDER BY "created_at" DESC, "id" DESC LIMIT 1'
@@ -113,41 +114,6 @@ def _nothing_or(condition: Any, key: int | None) -> Any:
     return Message.id.in_([]) if key is None else condition
 
 
-def _new_message(
-    db: peewee.Database,
-    conv_key: Any,
-    conv_id: int | None,
-    parent_id: int | None,
-    role: str,
-    content: str,
-    metadata: Any,
-    model: str | None,
-) -> Message:
-    """Bump the conversation (NotFound if missing) and insert the message: two statements."""
-    now = utcnow()
-    bumped = (
-        db.execute_sql(
-            statement(db, _BUMP),
-            (Conversation.updated_at.db_value(now), _preview(content), conv_id),
-        ).rowcount
-        if conv_id is not None
-        else 0
-    )
-    if not bumped:
-        raise NotFound(f"no conversation {conv_key!r}; create it first.")
-    values = {
-        "conversation": conv_id,
-        "parent": parent_id,
-        "role": role,
-        "content": content,
-        "model": model,
-        "metadata": metadata,
-        "created_at": now,
-        "updated_at": now,
-    }
-    return insert_model(db, Message, values)
-
-
 def _checked(content: Any, role_metadata: Any, model: Any) -> tuple[str, Any, str | None]:
     return (
         check_text("content", content, allow_empty=True),
@@ -156,7 +122,7 @@ def _checked(content: Any, role_metadata: Any, model: Any) -> tuple[str, Any, st
     )
 
 
-@operation
+@own_atomicity_operation
 def add_message(
     s: Session,
     conversation_id: int | str | Conversation,
@@ -194,10 +160,10 @@ def add_message(
                 f"parent message {parent_id!r} belongs to conversation {parent_conv}, "
                 f"not {conversation_id!r}."
             )
-    return _new_message(s.db, conversation_id, conv_id, parent, role, content, metadata, model)
+    return new_message(s, conversation_id, conv_id, parent, role, content, metadata, model)
 
 
-@operation
+@own_atomicity_operation
 def add_sibling(
     s: Session,
     message_id: int | str | Message,
@@ -217,7 +183,7 @@ def add_sibling(
     if old is None:
         raise NotFound(f"no message {message_id!r} to edit or regenerate.")
     conv_id = old.conversation_id
-    return _new_message(s.db, conv_id, conv_id, old.parent_id, old.role, content, metadata, model)
+    return new_message(s, conv_id, conv_id, old.parent_id, old.role, content, metadata, model)
 
 
 @operation
