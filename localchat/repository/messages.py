@@ -87,10 +87,7 @@ _OLDEST_FIRST = (Message.created_at, Message.id)
 _NEWEST_FIRST = (Message.created_at.desc(), Message.id.desc())
 
 # The statements of the hot paths, as fixed text (see _fast.py).
-_LATEST_ID = (
-    'SELECT "id" FROM "message" WHERE "conversation_id" = {p} '
-    'ORDER BY "created_at" DESC, "id" DESC LIMIT 1'
-)
+_CONVERSATION_OF = 'SELECT "conversation_id" FROM "message" WHERE "id" = {p}'
 _OLDEST_PAGE = (
     'SELECT {message} FROM "message" WHERE "conversation_id" = {p} '
     'ORDER BY "created_at", "id" LIMIT {p} OFFSET {p}'
@@ -144,22 +141,22 @@ def add_message(
     if conv_id is None:
         raise NotFound(f"no conversation {conversation_id!r}; create it first.")
     if parent_id is None:
-        found = s.db.execute_sql(statement(s.db, _LATEST_ID), (conv_id,)).fetchone()
-        parent = found[0] if found else None
-    else:
-        parent = _message_id(parent_id)
-        parent_conv = (
-            Message.select(Message.conversation).where(Message.id == parent).scalar()
-            if parent is not None
-            else None
+        return new_message(
+            s, conversation_id, conv_id, None, role, content, metadata, model, under_latest=True
         )
-        if parent_conv is None:
-            raise NotFound(f"no message {parent_id!r} to reply to.")
-        if parent_conv != conv_id:
-            raise ValidationError(
-                f"parent message {parent_id!r} belongs to conversation {parent_conv}, "
-                f"not {conversation_id!r}."
-            )
+    parent = _message_id(parent_id)
+    if parent is not None:
+        found = s.db.execute_sql(statement(s.db, _CONVERSATION_OF), (parent,)).fetchone()
+        parent_conv = found[0] if found else None
+    else:
+        parent_conv = None
+    if parent_conv is None:
+        raise NotFound(f"no message {parent_id!r} to reply to.")
+    if parent_conv != conv_id:
+        raise ValidationError(
+            f"parent message {parent_id!r} belongs to conversation {parent_conv}, "
+            f"not {conversation_id!r}."
+        )
     return new_message(s, conversation_id, conv_id, parent, role, content, metadata, model)
 
 
