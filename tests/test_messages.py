@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -204,11 +203,10 @@ def test_add_message_is_one_insert_without_a_savepoint(localchat_session, conv, 
     s = localchat_session
     first = add_message(s, conv.id, "user", "q")
     parent = {"parent_id": first.id} if with_parent else {}
-    # ONE INSERT: migration 0004's trigger moves the conversation, and one statement is
-    # atomic on SQLite. A given parent is checked first (SELECT its conversation); the
-    # latest message is found by the INSERT itself where SQLite has RETURNING (3.35+).
-    finds_latest = not with_parent and sqlite3.sqlite_version_info >= (3, 35, 0)
-    with assert_query_count(1 if finds_latest else 2):
+    # SELECT (the conversation and its latest message, or the given parent's
+    # conversation), then ONE INSERT: migration 0004's trigger moves the conversation,
+    # and one statement is atomic on SQLite.
+    with assert_query_count(2):
         reply = add_message(s, conv.id, "assistant", "a", {"k": 1}, **parent)
     assert reply.parent_id == first.id
     assert get_message_by_id(s, reply.id).parent_id == first.id

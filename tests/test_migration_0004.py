@@ -249,3 +249,15 @@ def test_postgresql_moves_the_conversation_without_a_trigger(pg_session):
     with pytest.raises(NotFound):
         add_message(s, conv.id + 1000, "user", "x")
     assert add_message(s, conv.id, "user", "next").parent_id == message.id  # the session goes on
+
+
+def test_a_message_stores_its_times_in_the_text_python_writes(localchat_session):
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    message = add_message(s, conv.id, "user", "hi")
+    stored = s.db.execute_sql(
+        'SELECT "created_at", "updated_at" FROM "message" WHERE "id" = ?', (message.id,)
+    ).fetchone()
+    written = s.db.execute_sql("SELECT ?", (Message.created_at.db_value(message.created_at),))
+    assert stored == (written.fetchone()[0],) * 2
+    assert Message.get_by_id(message.id).created_at == message.created_at
