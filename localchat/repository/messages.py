@@ -25,7 +25,8 @@ Tree rules:
   parent, so deleting one message never loses the ones after it.
 
 Every new message moves its conversation's ``updated_at`` and ``last_message``
-preview in the same statement that proves the conversation exists. Roles are
+preview atomically with its INSERT (on SQLite migration 0004's trigger does it
+inside the INSERT: no savepoint needed; see ``_append.py``). Roles are
 ``user``, ``assistant``, ``system`` and ``tool`` (strings or
 :class:`MessageSenderType`). A conversation or message is named by its integer
 id, its uuid, or the row itself.
