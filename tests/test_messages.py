@@ -460,7 +460,6 @@ def test_any_sequence_of_adds_and_deletes_keeps_counts_and_tree_consistent(
 # -- PostgreSQL --------------------------------------------------------------------
 
 
-
 def test_tree_responses_and_exchanges_work_on_postgresql(pg_session):
     s = pg_session
     conv = create_conversation(s, title="pg")
