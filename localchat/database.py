@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ SQLITE_PRAGMAS: dict[str, Any] = {
 BUSY_TIMEOUT_SECONDS = 30.0
 
 _stores: dict[str, Store] = {}
+_every_store: weakref.WeakSet[Store] = weakref.WeakSet()  # cached or not, for fork()
 _resolved: dict[tuple[Any, ...], tuple[str, Store]] = {}  # open_store() arguments -> store
 _stores_lock = threading.Lock()
 
@@ -106,6 +108,7 @@ class Store:
         self.config = config
         self.migrations_dir = Path(migrations_dir) if migrations_dir else schema.MIGRATIONS_DIR
         self.db = _connect(config)
+        _every_store.add(self)
         self._migrated = False
         self._migrate_lock = threading.Lock()
         self._local = threading.local()  # per-thread rollback hooks
@@ -230,6 +233,23 @@ class Store:
 
     def __repr__(self) -> str:
         return f"<Store {self.config.describe()}>"
+
+
+def _forget_connections_after_fork() -> None:
+    """In a forked child: never use the parent's SQLite connections (that corrupts files).
+
+    peewee's ``dispose()`` drops them without closing them (closing would also
+    disturb the parent's); the child opens its own on first use.
+    """
+    global _stores_lock
+    _stores_lock = threading.Lock()
+    for store in list(_every_store):
+        store.db.dispose()
+        store._migrate_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 
 def make_private_dirs(folder: Path) -> None:

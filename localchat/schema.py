@@ -143,10 +143,6 @@ def _backup(store: Store, before: str) -> Path:
     return target
 
 
-def _holds_data(rows: list[MigrationState]) -> bool:
-    return any(m.applied for m in rows)
-
-
 def upgrade(store: Store, target: str | None = None) -> list[str]:
     """Apply every pending migration (or through ``target``) in one transaction."""
     rows = status(store)
@@ -158,15 +154,7 @@ def upgrade(store: Store, target: str | None = None) -> list[str]:
     if not pending:
         return []
     store.prepare_files()
-    backup = None
-    if store.is_sqlite and _holds_data(rows):
-        try:
-            backup = _backup(store, pending[0])
-        except (OSError, sqlite3.Error) as exc:
-            raise MigrationError(
-                f"could not copy {store.path} before migrating ({exc}); nothing was applied."
-            ) from exc
-    return _locked(store, "up", target, backup)
+    return _locked(store, "up", target)
 
 
 def downgrade(store: Store, target: str | None = None) -> list[str]:
@@ -180,11 +168,21 @@ def downgrade(store: Store, target: str | None = None) -> list[str]:
         )
     if not applied:
         return []
-    return _locked(store, "down", target, None)
+    return _locked(store, "down", target)
 
 
-def _locked(store: Store, direction: str, target: str | None, backup: Path | None) -> list[str]:
+def _take_backup(store: Store, before: str) -> Path:
+    try:
+        return _backup(store, before)
+    except (OSError, sqlite3.Error) as exc:
+        raise MigrationError(
+            f"could not copy {store.path} before migrating ({exc}); nothing was applied."
+        ) from exc
+
+
+def _locked(store: Store, direction: str, target: str | None) -> list[str]:
     db: Any = store.db
+    backup: Path | None = None
     sqlite = isinstance(db, peewee.SqliteDatabase)
     done: list[str] = []
     with db.connection_context():
@@ -199,7 +197,11 @@ def _locked(store: Store, direction: str, target: str | None, backup: Path | Non
                     db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_PG_LOCK_KEY,))
                 runner = _runner(store)
                 # Re-read under the lock: another process may have finished first.
-                plan = _plan(runner, direction, target)
+                plan, held_data = _plan(runner, direction, target)
+                if plan and direction == "up" and sqlite and held_data:
+                    # Under the lock, so the copy is of the version being upgraded:
+                    # a process that finds nothing left to do never takes one.
+                    backup = _take_backup(store, plan[0])
                 for current in plan:
                     step = runner.up(current) if direction == "up" else runner.down(current)
                     done.extend(step)
@@ -220,23 +222,25 @@ def _locked(store: Store, direction: str, target: str | None, backup: Path | Non
     return done
 
 
-def _plan(runner: pw_migrations.Runner, direction: str, target: str | None) -> list[str]:
+def _plan(
+    runner: pw_migrations.Runner, direction: str, target: str | None
+) -> tuple[list[str], bool]:
+    """The migrations to run, and whether any was applied before (the store holds data)."""
     rows = runner.status()
+    applied = [m.name for m in rows if m.applied is not None]
+    plan: list[str] = []
     if direction == "up":
-        plan: list[str] = []
         for m in rows:
             if m.applied is None and m.path is not None:
                 plan.append(m.name)
             if m.name == target:
                 break
-        return plan
-    applied = [m.name for m in rows if m.applied is not None]
-    plan = []
+        return plan, bool(applied)
     for name in reversed(applied):
         plan.append(name)
         if target is None or name == target:
             break
-    return plan
+    return plan, bool(applied)
 
 
 def _foreign_key_check(db: Any) -> None:

@@ -239,3 +239,29 @@ def test_every_error_class_is_importable_from_the_package():
     for name in localchat.errors.__all__:
         assert getattr(localchat, name) is getattr(localchat.errors, name)
         assert name in localchat.__all__
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_a_forked_child_opens_its_own_connection(db_path):
+    store = open_store(db_path)
+    with store.session() as s:
+        User.create(email="parent@example.org")
+        parent_conn = s.db.connection()  # held, so its address cannot be reused
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, then leave without running pytest's teardown
+        try:
+            with store.session() as s:
+                reused = s.db.connection() is parent_conn
+                User.create(email="child@example.org")
+            os.write(write, b"reused" if reused else b"own")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"own"
+    with store.session():
+        assert sorted(u.email for u in User.select()) == [
+            "child@example.org",
+            "parent@example.org",
+        ]
