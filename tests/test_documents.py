@@ -329,3 +329,30 @@ def test_api_reference_examples_for_documents_run_in_order(tmp_path, monkeypatch
     exec(compile(body, "docs/api.md", "exec"), {})
     for name in document_ops.__all__:
         assert f"`{name}(" in section
+
+
+def test_move_rolled_back_in_a_savepoint_keeps_the_users_original(src, db_path):
+    with local_session(db_path) as s:
+        with pytest.raises(Boom):
+            with s.savepoint():
+                document_ops.create_document_with_file(s, src, move=True)
+                raise Boom
+    assert src.read_bytes() == b"Hello world"
+    with local_session(db_path) as s:
+        assert document_ops.list_documents(s) == []
+
+
+def test_same_sized_damaged_shared_file_is_healed_not_reused(src, db_path, tmp_path):
+    with local_session(db_path) as s:
+        first = document_ops.create_document_with_file(s, src)
+        stored = s.store.files_dir / first.stored_name
+    stored.chmod(0o600)
+    stored.write_bytes(b"Hello WORLD")  # same size, other bytes
+    again = tmp_path / "again.txt"
+    again.write_bytes(b"Hello world")
+    with local_session(db_path) as s:
+        second = document_ops.create_document_with_file(s, again, move=True)
+        assert second.stored_name == first.stored_name
+        with document_ops.open_document(s, second.id) as fh:
+            assert fh.read() == b"Hello world"
+    assert not again.exists()  # moved: its content is safely in the store

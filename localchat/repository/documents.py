@@ -36,6 +36,7 @@ from ..errors import FileStoreError, NotFound, ValidationError
 from ..files import (
     clean_filename,
     guess_mime_type,
+    hash_file,
     is_stored_name,
     new_stored_name,
     open_stored,
@@ -152,9 +153,21 @@ def _same_content(
     return None
 
 
-def _remove_source_later(s: Session, src: Any) -> None:
+def _remove_source_later(s: Session, src: Any, doc_id: int, stored: Path, sha256: str) -> None:
+    """After the commit, remove the moved source, if the copy it became is safe.
+
+    Checked when it runs: the row committed (a callback left over from a
+    savepoint rolled back alone must not delete the user's only copy) and the
+    stored file still holds exactly the source's content.
+    """
+    db = s.db
+
     def remove() -> None:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, FileStoreError, peewee.PeeweeException):
+            if not Document.select(Document.id).where(Document.id == doc_id).bind(db).exists():
+                return
+            if hash_file(stored)[0] != sha256:
+                return
             os.unlink(src)
 
     s.after_commit(remove)
@@ -215,7 +228,7 @@ def create_document_with_file(
         raise ValidationError(f"{os.fsdecode(src_path)!r} is already in the storage folder.")
     with spool(src_path, folder, max_bytes=max_bytes) as sp:
         found = _same_content(s, folder, custom, sp.sha256)
-        if found is not None and _has_size(found[1], sp.size):
+        if found is not None and _has_content(found[1], sp.size, sp.sha256):
             name, final, new = str(found[0].stored_name), found[1], False
         else:  # new content, or a missing/damaged shared file healed in place
             name = str(found[0].stored_name) if found else new_stored_name(filename)
@@ -238,14 +251,17 @@ def create_document_with_file(
             remove_if_unreferenced(s.db, name, final)
         raise
     if move:
-        _remove_source_later(s, src_path)
+        _remove_source_later(s, src_path, doc.id, final, sp.sha256)
     return doc
 
 
-def _has_size(path: Path, size: int) -> bool:
+def _has_content(path: Path, size: int, sha256: str) -> bool:
+    """Whether the shared file at ``path`` holds exactly this content (size, then hash)."""
     try:
-        return os.lstat(path).st_size == size and path.is_file() and not path.is_symlink()
-    except OSError:
+        if os.lstat(path).st_size != size or not path.is_file() or path.is_symlink():
+            return False
+        return hash_file(path)[0] == sha256
+    except (OSError, FileStoreError):
         return False
 
 
