@@ -265,3 +265,18 @@ def test_a_forked_child_opens_its_own_connection(db_path):
             "child@example.org",
             "parent@example.org",
         ]
+
+
+@pytest.mark.parametrize("decorator", ["read_operation", "own_atomicity_operation"])
+def test_a_failed_read_leaves_a_postgresql_session_usable(pg_session, decorator):
+    import peewee
+
+    from localchat.repository import _base
+
+    @getattr(_base, decorator)
+    def broken_read(s):
+        return s.db.execute_sql("SELECT 1 / 0").fetchone()
+
+    with pytest.raises(peewee.DataError):
+        broken_read(pg_session)
+    assert User.select().count() == 0  # the transaction goes on
