@@ -103,6 +103,7 @@ def test_an_integer_user_id_is_stored_as_text(s):
         {"tokens_used": -1},
         {"tokens_used": "450"},
         {"tokens_used": True},
+        {"tokens_used": 2**63},
         {"generation_time_ms": -5},
         {"generation_time_ms": 1.5},
         {"document_type": ""},

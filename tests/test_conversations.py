@@ -295,6 +295,17 @@ def test_bad_update_leaves_the_conversation_unchanged(localchat_session):
     assert get_conversation_by_id(localchat_session, conv.id).title == "Same"
 
 
+@pytest.mark.parametrize("key", [2**63, -(2**63) - 1, "99999999999999999999", "\u00b2"])
+def test_an_id_no_conversation_can_have_is_missing_not_an_error(localchat_session, ada, key):
+    s = localchat_session
+    create_conversation(s, ada.id, title="t")
+    assert get_conversation_by_id(s, key) is None
+    assert update_conversation(s, key, title="x") is None
+    assert delete_conversation(s, key) is False
+    if not isinstance(key, str) or key.isascii():  # "\u00b2" is no id at all for owners
+        assert list_conversations_for_user(s, key) == []
+
+
 @pytest.mark.parametrize("fn", [update_conversation, archive_conversation])
 def test_updating_a_missing_conversation_returns_none(localchat_session, fn):
     assert fn(localchat_session, 404) is None

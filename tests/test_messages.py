@@ -353,6 +353,34 @@ def test_bad_response_values_are_refused(localchat_session, reply, kwargs):
     assert get_response_for_message(localchat_session, reply.id) is None
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"tokens_prompt": 2**63}, {"completion_time_ms": 2**63},
+     {"tokens_prompt": 2**62, "tokens_completion": 2**62}],  # a total past 64 bits
+)  # fmt: skip
+def test_counts_past_a_64_bit_column_are_refused(localchat_session, reply, kwargs):
+    with pytest.raises(ValidationError, match="at most 9223372036854775807"):
+        record_response(localchat_session, reply.id, "m", **kwargs)
+    assert get_response_for_message(localchat_session, reply.id) is None
+
+
+@pytest.mark.parametrize("key", [2**63, -(2**63) - 1, "99999999999999999999"])
+def test_an_id_no_message_can_have_is_missing_not_an_error(localchat_session, conv, key):
+    s = localchat_session
+    add_message(s, conv.id, "user", "q")
+    assert get_message_by_id(s, key) is None
+    assert delete_message(s, key) is False
+    assert get_thread(s, key) == []
+    assert list_messages_for_conversation(s, key) == []
+    assert get_latest_message(s, key) is None
+    with pytest.raises(NotFound):
+        add_message(s, conv.id, "user", "x", parent_id=key)
+    with pytest.raises(NotFound):
+        add_message(s, key, "user", "x")
+    with pytest.raises(NotFound):
+        record_response(s, key, "m")
+
+
 def test_response_needs_a_model_name(localchat_session, reply):
     with pytest.raises(ValidationError, match="model_used must not be empty"):
         record_response(localchat_session, reply.id, " ")

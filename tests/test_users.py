@@ -152,6 +152,19 @@ def test_get_user_returns_none_when_missing(s, key):
     assert get_user(s, key) is None
 
 
+# Keys no row can have: outside SQLite's / PostgreSQL's 64-bit integers, or digits
+# str.isdigit() accepts but int() refuses.
+IMPOSSIBLE_IDS = [2**63, -(2**63) - 1, "99999999999999999999", "\u00b2", "1\u00b2"]
+
+
+@pytest.mark.parametrize("key", IMPOSSIBLE_IDS)
+def test_an_id_no_row_can_have_is_missing_not_an_error(s, key):
+    create_user(s, "ada@example.org")
+    assert get_user(s, key) is None
+    assert update_user(s, key, name="x") is None
+    assert delete_user(s, key) is False
+
+
 def test_lookups_by_email_username_and_external_id(s):
     user = create_user(s, "ada@example.org", username="Ada", external_id="gh|1")
     assert get_user_by_email(s, "ADA@example.org") == user
@@ -299,6 +312,26 @@ def test_a_hash_made_with_old_parameters_still_verifies_and_needs_rehash(monkeyp
 def test_verify_password_is_false_for_a_malformed_hash(stored):
     assert verify_password("anything", stored) is False
     assert password_needs_rehash(stored) is True
+
+
+# n=2**20, r=8 asks scrypt for more memory than hashlib accepts (maxmem over INT_MAX).
+HUGE_SCRYPT = "scrypt$n=1048576,r=8,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U"
+
+
+def test_verify_password_is_false_for_parameters_scrypt_cannot_run(s):
+    assert verify_password("pw", HUGE_SCRYPT) is False
+    create_user(s, "huge@example.org", HUGE_SCRYPT, username="huge")
+    assert authenticate(s, "huge", "pw") is None
+
+
+def test_verify_password_is_false_when_scrypt_refuses_the_parameters(monkeypatch):
+    stored = hash_password("pw")
+
+    def refuse(*args, **kwargs):
+        raise ValueError("[digital envelope routines] memory limit exceeded")
+
+    monkeypatch.setattr(hashlib, "scrypt", refuse)
+    assert verify_password("pw", stored) is False
 
 
 @pytest.mark.parametrize("password", ["", None, b"bytes"])

@@ -42,6 +42,7 @@ __all__ = [
     "check_text",
     "check_json",
     "row_id",
+    "fits_int64",
 ]
 
 P = ParamSpec("P")
@@ -49,6 +50,15 @@ R = TypeVar("R")
 M = TypeVar("M", bound=peewee.Model)
 
 MAX_LIMIT = 10_000
+
+# What a SQLite INTEGER / PostgreSQL BIGINT holds; a larger int cannot name a row.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def fits_int64(value: int) -> bool:
+    """Whether ``value`` fits a 64-bit integer column (the driver refuses anything else)."""
+    return INT64_MIN <= value <= INT64_MAX
 
 
 def operation(
@@ -161,6 +171,8 @@ def row_id(value: Any, what: str = "id") -> int | None:
         return value.get_id()
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(f"{what} must be an integer id, got {value!r}.")
+    if not fits_int64(value):
+        raise ValidationError(f"{what} {value} is outside the 64-bit range no id can exceed.")
     return value
 
 
@@ -182,12 +194,16 @@ def get_row(model: type[M], key: Any) -> M | None:
     if isinstance(key, model):
         key = key.get_id()
     if isinstance(key, int) and not isinstance(key, bool):
+        if not fits_int64(key):  # no row has it; the driver would raise OverflowError
+            return None
         return model.get_or_none(model._meta.primary_key == key)
     uid = _uuid_or_none(key)
     if uid is not None and "uuid" in model._meta.fields:
         return model.get_or_none(model._meta.fields["uuid"] == uid)
-    if isinstance(key, str) and key.isdigit():
-        return model.get_or_none(model._meta.primary_key == int(key))
+    if isinstance(key, str) and key.isascii() and key.isdigit():
+        number = int(key)
+        if fits_int64(number):
+            return model.get_or_none(model._meta.primary_key == number)
     return None
 
 

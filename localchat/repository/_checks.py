@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ValidationError
+from ._base import INT64_MAX
 
 __all__ = [
     "check_bool",
@@ -33,15 +34,19 @@ def check_bool(name: str, value: Any) -> bool:
 
 
 def check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(f"{name} must be a positive integer, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT64_MAX:
+        raise ValidationError(
+            f"{name} must be a positive integer up to {INT64_MAX}, got {value!r}."
+        )
     return value
 
 
 def check_count(name: str, value: Any) -> int:
-    """A whole number of 0 or more."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"{name} must be a whole number of 0 or more, got {value!r}.")
+    """A whole number of 0 or more (up to the 64-bit limit a column holds)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+        raise ValidationError(
+            f"{name} must be a whole number from 0 to {INT64_MAX}, got {value!r}."
+        )
     return value
 
 

@@ -36,6 +36,7 @@ from ._base import (
     check_page,
     check_text,
     delete_row,
+    fits_int64,
     get_row,
     operation,
     paginate,
@@ -70,13 +71,15 @@ PREVIEW_LENGTH = 200
 
 
 def _id_of(model: type[peewee.Model], key: Any, what: str) -> int | None:
-    """The integer id ``key`` names (id, digit string, uuid or row); None if no such uuid."""
+    """The integer id ``key`` names (id, digit string, uuid or row); None if no such row can exist
+    (an unknown uuid, a number outside the 64-bit range)."""
     if isinstance(key, model):
         return key.get_id()
     if isinstance(key, int) and not isinstance(key, bool):
-        return key
-    if isinstance(key, str) and key.isdigit():
-        return int(key)
+        return key if fits_int64(key) else None
+    if isinstance(key, str) and key.isascii() and key.isdigit():
+        number = int(key)
+        return number if fits_int64(number) else None
     uid = key if isinstance(key, _uuid.UUID) else None
     if isinstance(key, str):
         try:

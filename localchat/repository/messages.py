@@ -46,6 +46,7 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..models import ROLES, Conversation, Message, Response
 from ._append import new_message
 from ._base import (
+    INT64_MAX,
     check_choice,
     check_json,
     check_page,
@@ -327,6 +328,8 @@ def _count(name: str, value: Any) -> int | None:
         raise ValidationError(f"{name} must be a whole number, got {value!r}.")
     if value < 0:
         raise ValidationError(f"{name} must be 0 or more, got {value}.")
+    if value > INT64_MAX:
+        raise ValidationError(f"{name} must be at most {INT64_MAX} (a 64-bit column), got {value}.")
     return value
 
 
@@ -359,7 +362,7 @@ def record_response(
         "usage_details": check_json("usage_details", usage_details),
     }
     if tokens_total is None and tokens_prompt is not None and tokens_completion is not None:
-        fields["tokens_total"] = tokens_prompt + tokens_completion
+        fields["tokens_total"] = _count("tokens_total", tokens_prompt + tokens_completion)
     mid = _message_id(message_id)
     role = (
         Message.select(Message.role).where(Message.id == mid).scalar() if mid is not None else None
