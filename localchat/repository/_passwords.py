@@ -48,6 +48,15 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
+# hashlib.scrypt refuses a maxmem above C's INT_MAX with ValueError.
+_MAX_MEM = 2**31 - 1
+
+
+def _maxmem(n: int, r: int, p: int) -> int:
+    """The memory bound :func:`_derive` gives scrypt for these parameters."""
+    return 2 * 128 * n * r + 128 * r * p + (1 << 20)
+
+
 def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
         password.encode("utf-8"),
@@ -55,7 +64,7 @@ def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
         n=n,
         r=r,
         p=p,
-        maxmem=2 * 128 * n * r + 128 * r * p + (1 << 20),
+        maxmem=_maxmem(n, r, p),
         dklen=_KEY_BYTES,
     )
 
@@ -90,13 +99,16 @@ def _parse(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
         return None
     if not (1 < n <= _MAX_N and n & (n - 1) == 0 and 0 < r <= _MAX_R and 0 < p <= _MAX_P):
         return None
+    if _maxmem(n, r, p) > _MAX_MEM:  # scrypt itself would refuse them
+        return None
     if not salt or not key:
         return None
     return n, r, p, salt, key
 
 
 def verify_password(password: str, stored: str | None) -> bool:
-    """Whether ``password`` matches ``stored``; False for a malformed or empty hash.
+    """Whether ``password`` matches ``stored``; False for a malformed or empty hash
+    (parameters scrypt cannot run with included).
 
     The comparison is constant-time (``hmac.compare_digest``).
     """
@@ -105,7 +117,11 @@ def verify_password(password: str, stored: str | None) -> bool:
     if parsed is None:
         return False
     n, r, p, salt, key = parsed
-    return hmac.compare_digest(_derive(password, salt, n, r, p), key)
+    try:
+        derived = _derive(password, salt, n, r, p)
+    except ValueError:  # parameters OpenSSL refuses (e.g. its memory limit): not a hash we made
+        return False
+    return hmac.compare_digest(derived, key)
 
 
 def password_needs_rehash(stored: str | None) -> bool:
