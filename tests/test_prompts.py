@@ -197,6 +197,25 @@ def test_a_spec_that_does_not_fit_the_value_is_a_validation_error():
         render_prompt("{score:.2f}", score="high")
 
 
+def test_a_variable_may_be_called_prompt(s):
+    stored = create_prompt(s, "rag", "RAG", {"text": "Context: {context}\nQuestion: {prompt}"})
+    assert render_prompt(stored, context="c", prompt="q") == {"text": "Context: c\nQuestion: q"}
+    assert render_prompt("{prompt}", prompt="q") == "q"
+
+
+@pytest.mark.parametrize("spec", [">2000000000", ".20000f", "099999999999999999999", "x<10001"])
+def test_a_width_or_precision_over_the_limit_is_refused_when_stored_and_rendered(s, spec):
+    template = {"text": f"{{a:{spec}}}"}
+    with pytest.raises(ValidationError, match="the limit is 10,000"):
+        create_prompt(s, "wide", "Wide", template)
+    with pytest.raises(ValidationError, match="the limit is 10,000"):
+        render_prompt(template, a=1.5)
+
+
+def test_a_width_at_the_limit_renders():
+    assert render_prompt("{a:>10000}", a="x") == " " * 9999 + "x"
+
+
 def test_prompt_variables_lists_every_placeholder(s):
     prompt = create_prompt(s, "p", "n", {"a": "{x} {y}", "b": ["{z}", "{{not}}"]})
     assert prompt_variables(prompt) == {"x", "y", "z"}

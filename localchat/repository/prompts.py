@@ -13,11 +13,14 @@
 plain names only: ``{user.__class__}`` or ``{items[0]}`` are refused, so a
 template can never reach into the objects it is given. ``{{`` and ``}}`` are
 literal braces; a format spec (``{score:.2f}``) and a conversion (``{name!r}``)
-are allowed. A missing variable raises ``ValidationError`` naming it.
+are allowed, with widths and precisions up to :data:`MAX_FORMAT_WIDTH` (a
+larger one would build a huge string). A missing variable raises
+``ValidationError`` naming it. Any variable name works, ``prompt`` included.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any
 
@@ -38,6 +41,10 @@ __all__ = [
 ]
 
 _FORMATTER = string.Formatter()
+
+#: The largest width or precision a placeholder's format spec may ask for.
+MAX_FORMAT_WIDTH = 10_000
+_NUMBER = re.compile(r"\d+")
 
 
 def _key(value: Any) -> str:
@@ -129,6 +136,11 @@ def _parse(template: str) -> list[tuple[str, str | None, str | None, str | None]
             raise ValidationError(
                 f"placeholder {{{field}:{spec}}} in {template!r} nests another placeholder."
             )
+        if spec and any(int(n) > MAX_FORMAT_WIDTH for n in _NUMBER.findall(spec)):
+            raise ValidationError(
+                f"placeholder {{{field}:{spec}}} in {template!r} asks for a width or precision "
+                f"over {MAX_FORMAT_WIDTH:,}; the limit is {MAX_FORMAT_WIDTH:,}."
+            )
     return parts
 
 
@@ -164,7 +176,7 @@ def prompt_variables(prompt: PromptTemplate | Any) -> set[str]:
     return names
 
 
-def render_prompt(prompt: PromptTemplate | Any, **variables: Any) -> Any:
+def render_prompt(prompt: PromptTemplate | Any, /, **variables: Any) -> Any:
     """The template's content with every ``{name}`` filled from ``variables``.
 
     Extra variables are ignored; missing ones raise ``ValidationError``.
