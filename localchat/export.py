@@ -30,6 +30,8 @@ from typing import IO, Any
 
 from .database import Session
 from .models import Conversation, Message
+from .repository._base import fits_int64
+from .repository._checks import check_positive_int
 
 __all__ = ["EXPORT_FIELDS", "iter_message_records", "export_messages_jsonl"]
 
@@ -62,7 +64,18 @@ def _page_sql(param: str, batch_size: int, conversation: bool) -> str:
 def iter_message_records(
     s: Session, *, conversation_id: int | None = None, batch_size: int = 5000
 ) -> Iterator[dict[str, Any]]:
-    """Yield one export record (a JSON-ready dict) per message, in id order."""
+    """Yield one export record (a JSON-ready dict) per message, in id order.
+
+    ``batch_size`` (rows per page) must be a positive integer: ValidationError
+    otherwise, raised by this call, before any row is read.
+    """
+    check_positive_int("batch_size", batch_size)
+    return _records(s, conversation_id, batch_size)
+
+
+def _records(s: Session, conversation_id: int | None, batch_size: int) -> Iterator[dict[str, Any]]:
+    if isinstance(conversation_id, int) and not fits_int64(conversation_id):
+        return  # no conversation has that id (the driver would raise OverflowError)
     db = s.db
     sql = _page_sql(db.param, batch_size, conversation_id is not None)
     as_uuid = Message.uuid.python_value

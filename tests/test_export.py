@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from localchat import ValidationError
 from localchat.cli import main
 from localchat.export import EXPORT_FIELDS, export_messages_jsonl, iter_message_records
 from localchat.repository import add_message, create_conversation
@@ -59,6 +60,23 @@ def test_pages_of_any_size_yield_each_message_once_in_order(localchat_session, b
     made = [add_message(s, conv.id, "user", str(i)) for i in range(7)]
     got = list(iter_message_records(s, batch_size=batch_size))
     assert [r["uuid"] for r in got] == [str(m.uuid) for m in made]
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 1.5, None, True, 2**63])
+def test_a_batch_size_that_is_not_a_positive_integer_is_refused(
+    localchat_session, chats, batch_size
+):
+    s = localchat_session
+    with pytest.raises(ValidationError, match="batch_size"):
+        iter_message_records(s, batch_size=batch_size)  # refused by the call, not on first read
+    out = io.StringIO()
+    with pytest.raises(ValidationError, match="batch_size"):
+        export_messages_jsonl(s, out, batch_size=batch_size)
+    assert out.getvalue() == ""
+
+
+def test_a_conversation_id_past_64_bits_exports_nothing(localchat_session, chats):
+    assert _lines(localchat_session, conversation_id=2**63) == []
 
 
 def test_an_empty_store_exports_nothing(localchat_session):
