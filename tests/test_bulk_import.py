@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from localchat import NotFound, ValidationError
+from localchat import Conflict, NotFound, ValidationError
 from localchat.models import Conversation, Message
 from localchat.repository import (
     add_message,
@@ -139,6 +139,43 @@ def test_a_bad_row_is_named_and_nothing_is_written(localchat_session, conv, bad,
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         import_messages(localchat_session, rows)
     assert list_messages_for_conversation(localchat_session, conv.id) == []
+
+
+@pytest.mark.parametrize("bad", [("a",), "row", None, 7])
+def test_a_row_that_is_not_a_dict_is_named_and_nothing_is_written(localchat_session, conv, bad):
+    rows = [*_rows(conv.id, 2), bad]
+    with pytest.raises(ValidationError, match="row 2: a row must be a dict"):
+        import_messages(localchat_session, rows)
+    assert list_messages_for_conversation(localchat_session, conv.id) == []
+
+
+def _assert_a_taken_uuid_conflicts_and_writes_nothing(s, conv):
+    taken = add_message(s, conv.id, "user", "already here")
+    rows = _rows(conv.id, 3)
+    rows[1]["uuid"] = taken.uuid
+    with pytest.raises(Conflict, match="already exists"):
+        import_messages(s, rows)
+    assert [m.content for m in list_messages_for_conversation(s, conv.id)] == ["already here"]
+    again = _rows(conv.id, 2)
+    again[1]["uuid"] = again[0]["uuid"] = uuid.uuid4()  # taken within the same import
+    with pytest.raises(Conflict):
+        import_messages(s, again)
+    assert import_messages(s, _rows(conv.id, 1)) == 1  # the session is still usable
+
+
+def test_a_uuid_already_taken_is_a_conflict_and_nothing_is_written(localchat_session, conv):
+    _assert_a_taken_uuid_conflicts_and_writes_nothing(localchat_session, conv)
+
+
+def test_a_uuid_already_taken_is_a_conflict_on_postgresql(pg_session):
+    _assert_a_taken_uuid_conflicts_and_writes_nothing(
+        pg_session, create_conversation(pg_session, title="Imported")
+    )
+
+
+def test_a_conversation_id_past_64_bits_is_not_found(localchat_session, conv):
+    with pytest.raises(NotFound, match=str(2**63)):
+        import_messages(localchat_session, _rows(conv.id, 1) + _rows(2**63, 1))
 
 
 def test_missing_conversations_are_listed_and_nothing_is_written(localchat_session, conv):

@@ -38,7 +38,7 @@ import peewee
 from ..database import Session
 from ..errors import NotFound, ValidationError
 from ..models import ROLES, Conversation, Message, utcnow
-from ._base import check_choice, check_json, check_text, operation
+from ._base import check_choice, check_json, check_text, fits_int64, operation
 from .conversations import _preview
 
 __all__ = ["IMPORT_FIELDS", "import_messages"]
@@ -86,6 +86,8 @@ def _checked_rows(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     out = []
     for index, row in enumerate(rows):
         try:
+            if not isinstance(row, Mapping):
+                raise ValidationError(f"a row must be a dict, got {type(row).__name__}.")
             unknown = row.keys() - IMPORT_FIELDS
             if unknown:
                 raise ValidationError(
@@ -148,6 +150,7 @@ def _latest(db: peewee.Database, conv_ids: list[int]) -> dict[int, tuple[int, An
     p = db.param
     to_python = Message.created_at.python_value
     found: dict[int, tuple[int, Any, Any, Any]] = {}
+    conv_ids = [c for c in conv_ids if fits_int64(c)]  # no row has a larger id
     for start in range(0, len(conv_ids), 500):
         chunk = conv_ids[start : start + 500]
         sql = (
@@ -182,7 +185,8 @@ def import_messages(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
     ``content``; optional ``created_at`` (datetime, naive = UTC; default:
     now), ``model``, ``metadata`` (or ``role_metadata``, JSON), ``uuid``.
     ValidationError names the first bad row; NotFound lists missing
-    conversations. Nothing is written unless every row is good.
+    conversations; Conflict if a ``uuid`` is already taken. Nothing is
+    written unless every row is good.
     """
     checked = _checked_rows(rows)
     if not checked:
@@ -209,10 +213,13 @@ def import_messages(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
     sql = 'INSERT INTO "message" ({}) VALUES ({})'.format(
         ", ".join(f'"{c}"' for c in _COLUMNS), ", ".join(marks)
     )
-    cursor = db.cursor()
-    for start in range(0, len(values), _BATCH):
-        cursor.executemany(sql, values[start : start + _BATCH])
-    _bump(db, newest, latest)
+    # A raw cursor bypasses peewee's wrapper: make the driver's IntegrityError
+    # (a uuid already taken) peewee's, which ``operation`` turns into Conflict.
+    with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
+        cursor = db.cursor()
+        for start in range(0, len(values), _BATCH):
+            cursor.executemany(sql, values[start : start + _BATCH])
+        _bump(db, newest, latest)
     return len(values)
 
 
