@@ -86,7 +86,8 @@ def test_a_taken_service_name_is_a_conflict(s, svc):
 @pytest.mark.parametrize(
     "base_url",
     ["ftp://host/v1", "api.openai.com/v1", "https://", "https://user:pw@api.example.com/v1",
-     "https://:token@api.example.com", ""],
+     "https://:token@api.example.com", "", "http://[::1/v1", "http://host:99999/v1",
+     "http://host:port/v1", "http://[not-an-ip]/v1"],
 )  # fmt: skip
 def test_create_service_refuses_a_bad_or_credential_carrying_url(s, base_url):
     with pytest.raises(ValidationError):
@@ -201,7 +202,8 @@ def test_a_model_name_is_unique_per_service_only(s, svc, gpt):
     "fields",
     [{"name": ""}, {"name": None}, {"modality": None}, {"modality": "Chat Model"},
      {"modality": ""}, {"supports_tools": "yes"},
-     {"context_window": 0}, {"context_window": 1.5}, {"context_window": True}],
+     {"context_window": 0}, {"context_window": 1.5}, {"context_window": True},
+     {"context_window": 2**63}],
 )  # fmt: skip
 def test_create_model_refuses_bad_values(s, svc, fields):
     arguments = {"name": "m", **fields}

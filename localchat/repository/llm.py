@@ -66,7 +66,13 @@ _MODALITY = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 def _base_url(value: Any) -> str:
     text = check_text("base_url", value, max_length=255)
-    parts = urllib.parse.urlsplit(text)
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+    except ValueError as exc:  # the value is not echoed: it may carry credentials
+        raise ValidationError(
+            f"base_url is not a valid URL ({exc}); give an http(s) URL like 'https://host/v1'."
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"base_url {value!r} is not an http(s) URL like 'https://host/v1'.")
     if parts.username or parts.password:
