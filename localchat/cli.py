@@ -21,6 +21,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import peewee
+
 from . import __version__
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
@@ -223,15 +225,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _where(args: argparse.Namespace) -> str:
+    """The store the command used, as the user would recognise it."""
+    try:
+        return _store(args).config.describe()
+    except (LocalchatError, OSError):
+        return str(getattr(args, "db", "the database"))
+
+
+def _error_text(exc: BaseException, args: argparse.Namespace) -> str:
+    """One line saying what went wrong (driver messages can span several)."""
+    if isinstance(exc, LocalchatError):
+        return str(exc)
+    if isinstance(exc, peewee.DatabaseError) and "not a database" in str(exc):
+        return f"{_where(args)} is not a SQLite database ({exc}); check --db."
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except LocalchatError as exc:
+    except (LocalchatError, OSError, peewee.PeeweeException, OverflowError) as exc:
         if getattr(args, "verbose", False):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {_error_text(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130

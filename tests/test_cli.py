@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import peewee
 import pytest
 
+from localchat import cli
 from localchat.cli import build_parser, main
 from localchat.models import ALL_MODELS
 from localchat.schema import MIGRATIONS_DIR
@@ -103,6 +105,71 @@ def test_errors_print_one_line_and_exit_2(xdg, capsys, argv):
     captured = capsys.readouterr()
     assert captured.err.startswith("error: ")
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+def _text_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database\n" * 100)
+    return path
+
+
+def _store(tmp_path):
+    path = tmp_path / "chat.db"
+    assert main(["--db", str(path), "init"]) == 0
+    return path
+
+
+# Each builds (argv, text the error line must hold) from tmp_path.
+OS_AND_DRIVER_FAILURES = {
+    "a text file as the store": lambda t: (
+        ["--db", str(_text_file(t)), "status"], f"{_text_file(t)} is not a SQLite database"),
+    "export to a missing folder": lambda t: (
+        ["--db", str(_store(t)), "export", "--out", str(t / "missing" / "x.jsonl")],
+        f"{t / 'missing' / 'x.jsonl'}: No such file or directory"),
+    "export to a directory": lambda t: (
+        ["--db", str(_store(t)), "export", "--out", str(t)], f"{t}: Is a directory"),
+    "a store under a file": lambda t: (
+        ["--db", str(_text_file(t) / "chat.db"), "init"], "Not a directory"),
+    "PostgreSQL refusing the connection": lambda t: (
+        ["--db", "postgresql://postgres@localhost:1/lc", "status"], "port 1"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", OS_AND_DRIVER_FAILURES)
+def test_os_and_database_failures_print_one_line_and_exit_2(tmp_path, capsys, case):
+    argv, expected = OS_AND_DRIVER_FAILURES[case](tmp_path)
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and expected in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [OverflowError("Python int too large to convert to SQLite INTEGER"),
+     peewee.OperationalError("database is locked"), PermissionError(13, "Permission denied", "x")],
+)  # fmt: skip
+def test_unexpected_driver_and_os_errors_exit_2_and_reraise_under_verbose(
+    tmp_path, capsys, monkeypatch, exc
+):
+    def fail(args):
+        raise exc
+
+    monkeypatch.setattr(cli, "cmd_status", fail)
+    db = str(tmp_path / "s.db")
+    assert main(["--db", db, "status"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+    with pytest.raises(type(exc)):
+        main(["--db", db, "-v", "status"])
+
+
+@pytest.mark.parametrize("command", ["export", "search"])
+def test_a_conversation_id_past_64_bits_finds_nothing(tmp_path, capsys, command):
+    db = str(_store(tmp_path))
+    argv = ["--db", db, command, *(["hello"] if command == "search" else [])]
+    assert main([*argv, "--conversation", str(2**64)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_every_command_has_help_text():
