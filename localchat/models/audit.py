@@ -1,4 +1,4 @@
-"""The audit log of generation events (seed 004).
+"""The audit log of generation events.
 
 from localchat.models import AuditLog
 AuditLog.select().where(AuditLog.user_id == "user_123")

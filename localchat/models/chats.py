@@ -43,7 +43,7 @@ class Conversation(TimestampedModel):
 
     @property
     def thread_id(self) -> str:
-        """Seed 002's identifier: the app's thread id, else the uuid."""
+        """The app's own thread id (``external_id``), else the uuid."""
         return self.external_id or str(self.uuid)
 
     def to_dict(self, **kwargs: Any) -> dict[str, Any]:
@@ -72,7 +72,7 @@ class Message(TimestampedModel):
 
     @property
     def sender_type(self) -> str:
-        """Seed 001's name for ``role``."""
+        """Alias of ``role``, under the name other chat stores use."""
         return self.role
 
     @sender_type.setter
@@ -81,7 +81,7 @@ class Message(TimestampedModel):
 
     @property
     def role_metadata(self) -> Any:
-        """Seed 001's name for ``metadata``."""
+        """Alias of ``metadata``, under the name other chat stores use."""
         return self.metadata
 
     @role_metadata.setter

@@ -27,7 +27,7 @@ class User(TimestampedModel):
 
     @property
     def hashed_password(self) -> str | None:
-        """Seed 002's name for ``password_hash``."""
+        """Alias of ``password_hash``, under the name other chat stores use."""
         return self.password_hash
 
 

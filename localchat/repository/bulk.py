@@ -43,7 +43,7 @@ from .conversations import _preview
 
 __all__ = ["IMPORT_FIELDS", "import_messages"]
 
-#: The keys a row may have (``sender_type`` / ``role_metadata``: the seeds' names).
+#: The keys a row may have (``sender_type`` / ``role_metadata``: the names other chat stores use).
 IMPORT_FIELDS = frozenset(
     {
         "conversation_id",
