@@ -24,7 +24,7 @@ from ..database import Session
 from ..errors import NotFound
 from ..models import Conversation, Message, utcnow
 from ._base import in_savepoint
-from ._fast import insert_model, statement
+from ._fast import insert_model, saved_instance, statement
 from .bulk import _json_value
 from .conversations import _preview
 
@@ -123,8 +123,7 @@ def _append_one_statement(
     meta = None if metadata is None else json_db(metadata)
     params = (uid.hex, stamp, stamp, conv_id, parent_id, role, content, model, meta)
     new_id = db.execute_sql(sql, params).lastrowid
-    obj: Any = Message.__new__(Message)
-    obj.__data__ = {
+    data = {
         "conversation": conv_id,
         "parent": parent_id,
         "role": role,
@@ -136,9 +135,7 @@ def _append_one_statement(
         "uuid": uid,
         "id": new_id,
     }
-    obj._dirty = set()
-    obj.__rel__ = {}
-    return obj
+    return saved_instance(Message, data)
 
 
 def _append_two_statements(

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import peewee
 
-__all__ = ["statement", "columns", "fetch_models", "insert_model"]
+__all__ = ["statement", "columns", "fetch_models", "insert_model", "saved_instance"]
 
 M = TypeVar("M", bound=peewee.Model)
 
@@ -140,6 +140,11 @@ def insert_model(db: peewee.Database, model: type[M], values: Mapping[str, Any])
         cursor = db.execute_sql(sql, params)
         pk = cursor.fetchone()[0] if returning else cursor.lastrowid
     data[pk_field.name] = pk
+    return saved_instance(model, data)
+
+
+def saved_instance(model: type[M], data: dict[str, Any]) -> M:
+    """An instance of ``model`` holding ``data`` (python values) as a saved row: nothing dirty."""
     obj: Any = model.__new__(model)
     obj.__data__ = data
     obj._dirty = set()
