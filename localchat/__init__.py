@@ -36,6 +36,15 @@ from .errors import (
     SchemaTooNew,
     Unsupported,
     ValidationError,
+    StoreError,
+    StoreBusy,
+    StoreReadOnly,
+    StoreCorrupt,
+    StoreFull,
+    ForeignDatabase,
+    ReadOnlySession,
+    SessionClosed,
+    OutsideStore,
 )
 from .repository.llm import InvocationParams
 
@@ -62,5 +71,14 @@ __all__ = [
     "NoSession",
     "FileStoreError",
     "Unsupported",
+    "StoreError",
+    "StoreBusy",
+    "StoreReadOnly",
+    "StoreCorrupt",
+    "StoreFull",
+    "ForeignDatabase",
+    "ReadOnlySession",
+    "SessionClosed",
+    "OutsideStore",
     "InvocationParams",
 ]

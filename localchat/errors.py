@@ -26,6 +26,15 @@ __all__ = [
     "NoSession",
     "FileStoreError",
     "Unsupported",
+    "StoreError",
+    "StoreBusy",
+    "StoreReadOnly",
+    "StoreCorrupt",
+    "StoreFull",
+    "ForeignDatabase",
+    "ReadOnlySession",
+    "SessionClosed",
+    "OutsideStore",
 ]
 
 
@@ -67,3 +76,43 @@ class FileStoreError(LocalchatError):
 
 class Unsupported(LocalchatError):
     """The store's backend cannot do this (e.g. full-text search off SQLite FTS5)."""
+
+
+class StoreError(LocalchatError):
+    """The database could not be used: busy, read-only, damaged, full or unreachable.
+
+    The message names the database and what to do; the driver's error is kept
+    as ``__cause__``.
+    """
+
+
+class StoreBusy(StoreError):
+    """Another session held the write lock longer than the busy timeout."""
+
+
+class StoreReadOnly(StoreError):
+    """The database file or its folder cannot be written (permissions, read-only disk)."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is not a SQLite database, or its contents are damaged."""
+
+
+class StoreFull(StoreError):
+    """The disk (or quota) is full: nothing of the failed write was kept."""
+
+
+class ForeignDatabase(StoreError):
+    """The file is another application's database (or not localchat's); left untouched."""
+
+
+class ReadOnlySession(LocalchatError):
+    """A write was attempted inside a read session (``get_session(readonly=True)``)."""
+
+
+class SessionClosed(NoSession):
+    """A session was used after its ``with`` block ended, or from another thread."""
+
+
+class OutsideStore(FileStoreError):
+    """A path lies outside every folder this store owns; localchat will not read or delete it."""
