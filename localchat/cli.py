@@ -3,11 +3,14 @@
     $ localchat init                 # create or upgrade the per-user store
     $ localchat status --json        # path, schema version, pending, row counts
     $ localchat migrate status       # exit status 1 when migrations are pending
-    $ localchat --db /tmp/x.db migrate down --target 0001_initial
+    $ localchat --db /tmp/x.db migrate down --target 0001_initial --yes
     $ localchat files verify         # exit status 1 when rows and files disagree
 
 Every command takes ``--db PATH`` (or a URL) and ``--app NAME``. Errors print
-one ``error: ...`` line and exit 2 (a traceback only with ``-v``).
+one ``error: ...`` line and exit 2 (a traceback only with ``-v``). Commands
+that only read (``status``, ``path``, ``migrate status``, ``files verify``,
+``search``, ``export``) use read sessions: they never wait for the app's
+writes, never block them and never change any file.
 argparse, not click: the runtime dependencies stay peewee and platformdirs.
 """
 
@@ -21,9 +24,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import peewee
-
-from . import __version__
+from . import __version__, schema
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
@@ -101,13 +102,39 @@ def cmd_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirm_revert(store: Store, plan: list[str], yes: bool) -> bool:
+    """Say what reverting ``plan`` loses and where the copy goes; True to go ahead."""
+    say = functools.partial(print, file=sys.stderr)
+    say(f"This reverts {', '.join(plan)} on {store.config.describe()}.")
+    counts = store.table_counts()
+    rows = sum(counts.values())
+    if plan[-1] == schema.HISTORY_FIRST:
+        held = ", ".join(f"{n} {t}" for t, n in counts.items() if n) or "no rows"
+        say(f"Every localchat table is dropped with all it holds ({rows} rows: {held}).")
+    else:
+        say("What these migrations added (tables, columns, indexes) is dropped with its data.")
+    if store.is_sqlite:
+        say(f"A copy is taken first: {schema.backup_path(store, 'revert-' + plan[0])}")
+    else:
+        say("No copy can be taken of a PostgreSQL database: back it up first (pg_dump).")
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise LocalchatError("refusing to revert without confirmation; pass --yes to go ahead.")
+    return input("Go ahead? [y/N] ").strip().lower() in {"y", "yes"}
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     store = _store(args)
     if args.action == "up":
         _print_names("applied", store.upgrade(args.target))
         return 0
     if args.action == "down":
-        _print_names("reverted", store.downgrade(args.target))
+        plan = schema.planned_reverts(store, args.target)
+        if plan and not _confirm_revert(store, plan, args.yes):
+            print("nothing was changed.")
+            return 1
+        _print_names("reverted", store.downgrade(args.target) if plan else [])
         return 0
     states = store.migration_status()
     for m in states:
@@ -138,7 +165,7 @@ def cmd_files(args: argparse.Namespace) -> int:
     if not store.exists():
         print("the database does not exist yet: nothing to check.")
         return 0
-    with store.session() as s:
+    with store.session(readonly=args.action == "verify") as s:
         if args.action == "verify":
             report = verify_file_store(s, hashes=not args.quick)
         else:
@@ -153,7 +180,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print("the database does not exist yet: nothing to export.", file=sys.stderr)
         return 0
     target = open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
-    with store.session() as s, target as fp:
+    with store.read_session() as s, target as fp:
         n = export_messages_jsonl(s, fp, conversation_id=getattr(args, "conversation", None))
     print(f"exported {n} message(s) to {out or 'standard output'}.", file=sys.stderr)
     return 0
@@ -163,7 +190,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     store, opt = _store(args), functools.partial(getattr, args)
     if not store.exists():
         return 0  # nothing stored, nothing found: a search never creates the store
-    with store.session() as s:
+    with store.read_session() as s:
         filters = {"user_id": opt("user", None), "conversation_id": opt("conversation", None)}
         hits = search_messages(s, args.query, **filters, limit=opt("limit", 20),
                                advanced=opt("advanced", False))  # fmt: skip
@@ -205,7 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("path", cmd_path, "print the database file and the files/ folder")
     p = add("migrate", cmd_migrate, "apply, revert or list schema migrations")
     p.add_argument("action", choices=["up", "down", "status"])
-    p.add_argument("--target", metavar="NAME", help="stop at this migration (e.g. 0001_initial)")
+    p.add_argument(
+        "--target",
+        metavar="NAME",
+        help="the version to end at, up and down alike: up applies through NAME, down reverts "
+        "every migration after NAME (NAME stays applied; 'zero' reverts all). Without it, "
+        "up applies all and down reverts the newest one.",
+    )
+    p.add_argument("--yes", action="store_true", help="down: do not ask for confirmation")
     p = add("files", cmd_files, "check the document files against the database, or repair")
     p.add_argument("action", choices=["verify", "repair"])
     p.add_argument("--apply", action="store_true", help="repair: really delete orphan files")
@@ -225,20 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _where(args: argparse.Namespace) -> str:
-    """The store the command used, as the user would recognise it."""
-    try:
-        return _store(args).config.describe()
-    except (LocalchatError, OSError):
-        return str(getattr(args, "db", "the database"))
-
-
 def _error_text(exc: BaseException, args: argparse.Namespace) -> str:
     """One line saying what went wrong (driver messages can span several)."""
     if isinstance(exc, LocalchatError):
-        return str(exc)
-    if isinstance(exc, peewee.DatabaseError) and "not a database" in str(exc):
-        return f"{_where(args)} is not a SQLite database ({exc}); check --db."
+        return " ".join(str(exc).split())
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"
     return " ".join(str(exc).split()) or type(exc).__name__
@@ -249,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
-    except (LocalchatError, OSError, peewee.PeeweeException, OverflowError) as exc:
+    except (LocalchatError, OSError) as exc:
         if getattr(args, "verbose", False):
             raise
         print(f"error: {_error_text(exc, args)}", file=sys.stderr)

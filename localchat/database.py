@@ -19,6 +19,7 @@ import contextlib
 import logging
 import os
 import shutil
+import sqlite3
 import tempfile
 import threading
 import weakref
@@ -29,9 +30,9 @@ from typing import Any
 import peewee
 from playhouse.pool import PooledDatabase, PooledSqliteDatabase
 
-from . import schema
+from . import schema, storefile
 from .config import DEFAULT_APP_NAME, StoreConfig, resolve
-from .errors import ConfigError
+from .errors import ConfigError, MigrationError, NotFound, SessionClosed, translate
 from .models import ALL_MODELS, router
 
 __all__ = [
@@ -48,10 +49,12 @@ __all__ = [
     "close_all",
 ]
 
-#: Applied to every SQLite connection. WAL with synchronous=NORMAL never
-#: corrupts the file; a power cut may lose the last commits (not torn data).
+#: Applied to every SQLite connection. None of them writes to the file: WAL
+#: (``journal_mode``, persistent in the file) is switched on once, when a
+#: writer first prepares the store (:func:`_prepare_sqlite`). WAL with
+#: synchronous=NORMAL never corrupts the file; a power cut may lose the last
+#: commits (not torn data).
 SQLITE_PRAGMAS: dict[str, Any] = {
-    "journal_mode": "wal",
     "foreign_keys": 1,
     "synchronous": "normal",
     "cache_size": -16000,
@@ -69,14 +72,30 @@ class Session:
     """One transaction on one store, as handed out by :func:`get_session`.
 
     Data-access functions take it first: ``create_user(s, email=...)``.
-    ``s.db`` is the peewee database, ``s.store`` the :class:`Store`.
+    ``s.db`` is the peewee database, ``s.store`` the :class:`Store`;
+    ``s.readonly`` is True in a read session (:meth:`Store.read_session`).
+    A session serves only the thread that opened it, and only inside its
+    ``with`` block (:class:`~localchat.errors.SessionClosed` otherwise).
     """
 
-    __slots__ = ("store", "db")
+    __slots__ = ("store", "db", "readonly", "owner")
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, db: peewee.Database | None = None, readonly: bool = False):
         self.store = store
-        self.db = store.db
+        self.db = store.db if db is None else db
+        self.readonly = readonly
+        #: The thread the session serves; 0 once its ``with`` block has ended.
+        self.owner = threading.get_ident()
+
+    def check_usable(self) -> None:
+        """Raise :class:`SessionClosed` unless used inside its block, by its thread."""
+        if self.owner != threading.get_ident():
+            raise SessionClosed(
+                f"this session on {self.store.config.describe()} "
+                + ("has ended" if not self.owner else "belongs to another thread")
+                + ": open a new one with get_session() (one per thread, used inside its "
+                "`with` block)."
+            )
 
     def after_commit(self, fn: Callable[[], Any]) -> None:
         """Run ``fn`` once the outermost transaction commits (never on rollback)."""
@@ -98,7 +117,8 @@ class Session:
         return self.db.atomic()
 
     def __repr__(self) -> str:
-        return f"<Session on {self.store.config.describe()}>"
+        kind = "read session" if self.readonly else "Session"
+        return f"<{kind} on {self.store.config.describe()}>"
 
 
 class Store:
@@ -108,7 +128,10 @@ class Store:
         self.config = config
         self.migrations_dir = Path(migrations_dir) if migrations_dir else schema.MIGRATIONS_DIR
         self.db = _connect(config)
+        self._read_db: peewee.Database | None = None  # SQLite: a pool of query_only connections
         _every_store.add(self)
+        self._prepared = False  # the file was checked as localchat's and is in WAL mode
+        self._readable = False  # the file was checked as localchat's, at the newest schema
         self._migrated = False
         self._migrate_lock = threading.Lock()
         self._local = threading.local()  # per-thread rollback hooks
@@ -135,7 +158,7 @@ class Store:
 
     # -- schema -------------------------------------------------------------
     def upgrade(self, target: str | None = None) -> list[str]:
-        """Apply pending migrations (through ``target``); returns their names."""
+        """Apply pending migrations (through ``target``, which ends applied); returns names."""
         self.schema_facts.clear()
         try:
             applied = schema.upgrade(self, target)
@@ -146,8 +169,14 @@ class Store:
         return applied
 
     def downgrade(self, target: str | None = None) -> list[str]:
-        """Revert the newest migration (or back through ``target``); returns names."""
-        self._migrated = False
+        """Revert migrations: the newest one, or every one after ``target`` (which stays).
+
+        ``target`` means the same as for :meth:`upgrade`, the version the store
+        ends at; :data:`~localchat.schema.ZERO` reverts every migration (all
+        tables and data go). A SQLite store is copied beside itself first
+        (``<file>.pre-revert-<migration>.bak``). Returns the reverted names.
+        """
+        self._migrated = self._readable = False
         self.schema_facts.clear()
         try:
             return schema.downgrade(self, target)
@@ -155,12 +184,62 @@ class Store:
             self._close_idle()
 
     def migration_status(self) -> list[schema.MigrationState]:
-        """Every migration, applied or pending. Read-only: never creates the file."""
-        return schema.status(self)
+        """Every migration, applied or pending. Read-only: never creates or changes the file."""
+        self.check_file()
+        with self._driver_errors():
+            return schema.status(self)
+
+    @contextlib.contextmanager
+    def _driver_errors(self) -> Iterator[None]:
+        """Re-raise driver failures as localchat errors naming this store."""
+        try:
+            yield
+        except (peewee.PeeweeException, sqlite3.Error) as exc:
+            raise translate(exc, self.config.describe()) or exc from exc
+
+    def check_file(self) -> str:
+        """Raise unless the SQLite file is absent, empty SQLite or localchat's. Read-only.
+
+        :class:`~localchat.errors.ForeignDatabase` names the tables of another
+        application's database (or a zero-byte file localchat did not make),
+        :class:`~localchat.errors.StoreCorrupt` a file that is not SQLite;
+        either way the file is left byte-identical. PostgreSQL: ``"server"``.
+        """
+        if self.path is None:
+            return "server"
+        return storefile.inspect_file(self.path, schema.shipped(self), timeout=BUSY_TIMEOUT_SECONDS)
+
+    def prepare(self) -> None:
+        """Before the first write: the file is localchat's (or made new), in WAL mode.
+
+        Also removes copies a crash interrupted (under the write lock, so no
+        copy is in progress). Once per process and store.
+        """
+        if self._prepared:
+            return
+        with self._migrate_lock:
+            if self._prepared or self.path is None:
+                self._prepared = True
+                return
+            if self.check_file() == "missing":
+                try:
+                    make_private_dirs(self.path.parent)
+                    storefile.create_file(self.path, timeout=BUSY_TIMEOUT_SECONDS)
+                except OSError as exc:
+                    raise translate(exc, str(self.path)) or exc from exc
+            storefile.ensure_wal(self.path, timeout=BUSY_TIMEOUT_SECONDS)
+            with self.db.connection_context():
+                try:
+                    with self.db.atomic():  # BEGIN IMMEDIATE: no copy is being made now
+                        storefile.remove_partial_backups(self.path)
+                except peewee.PeeweeException as exc:
+                    raise translate(exc, str(self.path)) or exc from exc
+            self._prepared = True
 
     def ensure_migrated(self) -> None:
         """Upgrade once per process; later calls cost nothing."""
         if not self._migrated:
+            self.prepare()
             with self._migrate_lock:
                 if not self._migrated:
                     if schema.at_head(self):  # the usual case: one SELECT, no Runner
@@ -168,37 +247,138 @@ class Store:
                     else:
                         self.upgrade()
 
+    def _ensure_readable(self) -> None:
+        """What a read session needs, checked without writing anything."""
+        if self._readable or self._migrated:
+            return
+        if not self.exists():
+            raise NotFound(
+                f"there is no store at {self.config.describe()} yet: `localchat init` or a "
+                "write session (get_session()) creates it."
+            )
+        self.check_file()
+        if not schema.at_head(self):
+            states = self.migration_status()
+            schema.refuse_newer(states, self)
+            pending = [m.name for m in states if not m.applied]
+            raise MigrationError(
+                f"{self.config.describe()} needs migrations {', '.join(pending)} before it can "
+                "be read; a read session never changes the file. Run `localchat init` or open "
+                "a write session (get_session()) once."
+            )
+        self._readable = True
+
     def table_counts(self) -> dict[str, int]:
         """Rows per table of the domain model. Read-only."""
         if not self.exists():
             return {}
-        with self.db.connection_context():
-            tables = set(self.db.get_tables())
+        self.check_file()
+        db = self.read_db
+        with self._driver_errors(), db.connection_context():
+            tables = set(db.get_tables())
             return {
-                m._meta.table_name: m.select().bind(self.db).count()
+                m._meta.table_name: m.select().bind(db).count()
                 for m in ALL_MODELS
                 if m._meta.table_name in tables
             }
 
     # -- sessions -----------------------------------------------------------
+    def session(self, *, readonly: bool = False) -> contextlib.AbstractContextManager[Session]:
+        """One transaction: commit on success, rollback on exception, connection released.
+
+        ``readonly=True`` is :meth:`read_session`.
+        """
+        if readonly:
+            return self.read_session()
+        return self._write_session()
+
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: commit on success, rollback on exception, connection released."""
-        self.ensure_migrated()
-        with self.db.connection_context():
-            outermost = not self.db.in_transaction()
-            router.push(self.db)
+    def _write_session(self) -> Iterator[Session]:
+        with self._driver_errors():
+            self.ensure_migrated()
+        yield from self._transaction(self.db, readonly=False)
+
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only transaction: one consistent snapshot that never waits for a writer.
+
+        On SQLite it runs on its own pooled connections in ``query_only``
+        mode (``BEGIN DEFERRED`` in WAL: it neither waits for nor blocks a
+        writer); on PostgreSQL it is a ``READ ONLY`` transaction. Inside a
+        write session of the same thread it joins that transaction (so it sees
+        its uncommitted rows). Any write in it raises
+        :class:`~localchat.errors.ReadOnlySession`. It never creates, migrates
+        or changes the file: a store that needs migrating raises
+        :class:`~localchat.errors.MigrationError` instead.
+        """
+        with self._driver_errors():
+            self._ensure_readable()
+        if not self.is_sqlite or self.db.in_transaction():
+            yield from self._transaction(self.db, readonly=True)
+        else:
+            yield from self._transaction(self.read_db, readonly=True)
+
+    @property
+    def read_db(self) -> peewee.Database:
+        """The database read sessions use (SQLite: query_only connections; else ``db``)."""
+        if self._read_db is None:
+            self._read_db = _connect(self.config, readonly=True) if self.is_sqlite else self.db
+        return self._read_db
+
+    def _transaction(self, db: peewee.Database, *, readonly: bool) -> Iterator[Session]:
+        where = self.config.describe()
+        opened = False
+        try:
+            if db.is_closed():
+                db.connect()
+                opened = True
+            outermost = not db.in_transaction()
+            txn = db.atomic()
+            txn.__enter__()
+        except peewee.PeeweeException as exc:
+            if opened:
+                db.close()
+            raise translate(exc, where, readonly=readonly) or exc from exc
+        restore_query_only = False
+        try:
+            if readonly and outermost and not self.is_sqlite:
+                db.execute_sql("SET TRANSACTION READ ONLY")
+            elif readonly and not outermost and self.is_sqlite:
+                restore_query_only = not db.execute_sql("PRAGMA query_only").fetchone()[0]
+                db.execute_sql("PRAGMA query_only = 1")
+        except BaseException:
+            txn.__exit__(None, None, None)
+            raise
+        router.push(db)
+        session = Session(self, db, readonly)
+        try:
             try:
-                with self.db.atomic():
-                    yield Session(self)
-            except BaseException:
+                yield session
+            finally:
+                session.owner = 0
+                if restore_query_only:
+                    db.execute_sql("PRAGMA query_only = 0")
+        except BaseException as exc:
+            _finish(txn, db, exc)
+            if outermost:
+                self._run_rollback_hooks()
+            error = _store_error(exc, where, readonly)
+            if error is not None:
+                raise error from exc
+            raise
+        else:
+            try:
+                _finish(txn, db, None)
+            except peewee.PeeweeException as exc:
                 if outermost:
                     self._run_rollback_hooks()
-                raise
-            finally:
-                if outermost:
-                    self._rollback_hooks().clear()
-                router.pop()
+                raise translate(exc, where, readonly=readonly) or exc from exc
+        finally:
+            if outermost:
+                self._rollback_hooks().clear()
+            router.pop()
+            if opened:
+                db.close()
 
     def _rollback_hooks(self) -> list[Callable[[], Any]]:
         return self._local.__dict__.setdefault("rollback_hooks", [])
@@ -213,26 +393,61 @@ class Store:
                 logging.getLogger(__name__).exception("rollback hook %r failed", fn)
 
     def close(self) -> None:
-        """Close this thread's connection, if open, and the pool's idle ones."""
-        if not self.db.is_closed():
-            self.db.close()
+        """Close this thread's connections, if open, and the pools' idle ones."""
+        for db in self._databases():
+            if not db.is_closed():
+                db.close()
         self._close_idle()
 
-    def _close_idle(self) -> None:
-        if isinstance(self.db, PooledDatabase):
-            self.db.close_idle()
+    def _databases(self) -> list[peewee.Database]:
+        extra = self._read_db
+        return [self.db] if extra is None or extra is self.db else [self.db, extra]
 
-    def prepare_files(self) -> None:
-        """Create the private folder and the 0600 database file, if missing."""
-        if self.path is None:
-            return
-        make_private_dirs(self.path.parent)
-        if not self.path.exists():
-            fd = os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
+    def _close_idle(self) -> None:
+        for db in self._databases():
+            if isinstance(db, PooledDatabase):
+                db.close_idle()
 
     def __repr__(self) -> str:
         return f"<Store {self.config.describe()}>"
+
+
+def _finish(txn: Any, db: peewee.Database, exc: BaseException | None) -> None:
+    """Commit (``exc`` None) or roll back the transaction ``txn`` opened.
+
+    When SQLite already rolled the transaction back itself (a full disk, an
+    I/O error), peewee's ROLLBACK fails with "no transaction is active": that
+    secondary error is dropped so the real one is what the caller sees, and
+    the commit callbacks of the lost transaction are forgotten.
+    """
+    try:
+        if exc is None:
+            txn.__exit__(None, None, None)  # COMMIT; on failure peewee tries a ROLLBACK
+        else:
+            txn.__exit__(type(exc), exc, exc.__traceback__)
+    except peewee.PeeweeException as failed:
+        if db.in_transaction() or "no transaction" not in str(failed):
+            raise
+        db._clear_commit_callbacks()  # type: ignore[attr-defined]
+        if exc is None:  # the COMMIT itself failed (disk full, I/O error): that is the error
+            real: BaseException | None = failed
+            while real is not None and "no transaction" in str(real):
+                real = real.__context__
+            raise (real if isinstance(real, Exception) else failed) from None
+
+
+def _store_error(exc: BaseException, where: str, readonly: bool) -> BaseException | None:
+    """The localchat error for a driver failure that left a session; None to re-raise as is.
+
+    Constraint and programming errors of the caller's own queries pass
+    through unchanged; store failures (busy, read-only, full, damaged...) and
+    writes in a read session become localchat errors.
+    """
+    if isinstance(exc, (peewee.IntegrityError, peewee.ProgrammingError)):
+        return None
+    if isinstance(exc, (peewee.PeeweeException, sqlite3.Error)):
+        return translate(exc, where, readonly=readonly)
+    return None
 
 
 def _forget_connections_after_fork() -> None:
@@ -245,6 +460,8 @@ def _forget_connections_after_fork() -> None:
     _stores_lock = threading.Lock()
     for store in list(_every_store):
         store.db.dispose()
+        if store._read_db is not None and store._read_db is not store.db:
+            store._read_db.dispose()
         store._migrate_lock = threading.Lock()
 
 
@@ -266,21 +483,35 @@ def make_private_dirs(folder: Path) -> None:
         os.chmod(level, 0o700)
 
 
-def _connect(config: StoreConfig) -> peewee.Database:
+def _echo_sql() -> None:
+    """Print every SQL statement to standard error (``DB_ECHO=1``), logging set up or not.
+
+    peewee gives its logger a ``NullHandler``, so "has it a handler?" is no
+    test: a stream handler is added unless the app configured a real one.
+    """
+    logger = logging.getLogger("peewee")
+    logger.setLevel(logging.DEBUG)
+    if not any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.StreamHandler())
+
+
+def _connect(config: StoreConfig, *, readonly: bool = False) -> peewee.Database:
     if config.echo:
-        logging.getLogger("peewee").setLevel(logging.DEBUG)
-        if not logging.getLogger("peewee").handlers:
-            logging.getLogger("peewee").addHandler(logging.StreamHandler())
+        _echo_sql()
     if config.path is not None:
         # A pool, so a session reuses an open connection instead of opening one
         # (connect, pragmas, schema parse) and closing it (the last close of a
         # WAL database checkpoints it): ~0.7 ms per session otherwise.
         # check_same_thread=False: a returned connection may serve another
         # thread next, never two at once.
+        # Writers take the write lock when they begin (IMMEDIATE: a read-then-
+        # write never fails at once with a busy snapshot); readers begin
+        # DEFERRED on query_only connections, so they never wait.
+        pragmas = {**SQLITE_PRAGMAS, "query_only": 1} if readonly else SQLITE_PRAGMAS
         db = PooledSqliteDatabase(
             str(config.path),
-            pragmas=SQLITE_PRAGMAS,
-            lock_type="IMMEDIATE",
+            pragmas=pragmas,
+            lock_type="DEFERRED" if readonly else "IMMEDIATE",
             autoconnect=False,
             check_same_thread=False,
             max_connections=None,
@@ -358,12 +589,15 @@ def drop_db(
     url: str | None = None,
     app_name: str = DEFAULT_APP_NAME,
 ) -> list[str]:
-    """Revert every migration: all localchat tables and data are gone. Returns names."""
+    """Revert every migration: all localchat tables and data are gone. Returns names.
+
+    A SQLite store is first copied beside itself, as before an upgrade
+    (``<file>.pre-revert-<newest migration>.bak``); the document files stay.
+    """
     store = open_store(db_path, url=url, app_name=app_name)
     if not store.exists():
         return []
-    applied = [m for m in store.migration_status() if m.applied]
-    return store.downgrade(applied[0].name) if applied else []
+    return store.downgrade(schema.ZERO)
 
 
 def reset_db(
@@ -372,7 +606,7 @@ def reset_db(
     url: str | None = None,
     app_name: str = DEFAULT_APP_NAME,
 ) -> list[str]:
-    """Drop everything and migrate afresh; returns the migrations applied."""
+    """Drop everything (after a copy, see :func:`drop_db`) and migrate afresh; returns names."""
     drop_db(db_path, url=url, app_name=app_name)
     return init_db(db_path, url=url, app_name=app_name)
 
@@ -382,9 +616,14 @@ def get_session(
     *,
     url: str | None = None,
     app_name: str = DEFAULT_APP_NAME,
+    readonly: bool = False,
 ) -> contextlib.AbstractContextManager[Session]:
-    """A transaction on the configured store, upgraded to the newest schema first."""
-    return open_store(db_path, url=url, app_name=app_name).session()
+    """A transaction on the configured store, upgraded to the newest schema first.
+
+    ``readonly=True`` gives a read session (:meth:`Store.read_session`): a
+    snapshot that never waits for a writer and never writes.
+    """
+    return open_store(db_path, url=url, app_name=app_name).session(readonly=readonly)
 
 
 @contextlib.contextmanager

@@ -10,12 +10,14 @@ desktop store needs around it:
   otherwise cascade-delete child rows) and ``PRAGMA foreign_key_check``
   must pass before the commit;
 * a database holding data is copied beside itself (SQLite online backup)
-  before anything is applied;
+  before anything is applied or reverted; a copy a crash interrupted is
+  removed on the next open;
 * a database migrated by a newer localchat is refused, untouched.
 
     from localchat import open_store
     store = open_store("/tmp/chat.db")
     store.upgrade()            # ['0001_initial', ...]
+    store.downgrade("0002_full_text_search")   # ends at 0002 (a copy is taken first)
     store.migration_status()   # [MigrationState(name='0001_initial', applied=True, known=True)]
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -43,8 +46,12 @@ __all__ = [
     "status",
     "upgrade",
     "downgrade",
+    "ZERO",
     "backup_path",
     "at_head",
+    "shipped",
+    "refuse_newer",
+    "planned_reverts",
 ]
 
 HISTORY_TABLE = "schema_migration"
@@ -53,6 +60,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 if not MIGRATIONS_DIR.is_dir():  # a source checkout: top-level migrations/
     MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
+#: The first migration: reverting it drops every table.
+HISTORY_FIRST = "0001_initial"
+#: The ``target`` that reverts every migration (``localchat migrate down --target zero``).
+ZERO = "zero"
 _PG_LOCK_KEY = 0x6C6F63616C63  # "localc": pg_advisory_xact_lock key
 _LONG_WAIT_MS = 600_000  # how long a second process waits for a running upgrade
 
@@ -71,7 +82,7 @@ def _runner(store: Store) -> pw_migrations.Runner:
     return pw_migrations.Runner(store.db, str(store.migrations_dir), table_name=HISTORY_TABLE)
 
 
-def _file_names(store: Store) -> set[str]:
+def shipped(store: Store) -> set[str]:
     """The migrations shipped in ``store.migrations_dir`` (what the Runner loads)."""
     return {p.stem for p in Path(store.migrations_dir).glob("[0-9]*.py")}
 
@@ -91,7 +102,7 @@ def at_head(store: Store) -> bool:
             applied = {row[0] for row in cursor.fetchall()}
     except peewee.DatabaseError:
         return False
-    return applied == _file_names(store)
+    return applied == shipped(store)
 
 
 def status(store: Store) -> list[MigrationState]:
@@ -106,7 +117,7 @@ def status(store: Store) -> list[MigrationState]:
     return [MigrationState(m.name, m.applied is not None, m.path is not None) for m in rows]
 
 
-def _refuse_newer(rows: list[MigrationState], store: Store) -> None:
+def refuse_newer(rows: list[MigrationState], store: Store) -> None:
     unknown = [m.name for m in rows if not m.known]
     if unknown:
         raise SchemaTooNew(
@@ -117,9 +128,28 @@ def _refuse_newer(rows: list[MigrationState], store: Store) -> None:
 
 
 def backup_path(store: Store, before: str) -> Path:
-    """Where the copy taken before applying migration ``before`` goes."""
+    """Where the newest copy taken before applying migration ``before`` goes.
+
+    ``before`` is ``"revert-<name>"`` for a copy taken before reverting. A
+    copy already there is kept, renamed with its time (``.pre-<before>.<UTC
+    time>.bak``): taking a copy never replaces an older one.
+    """
     assert store.path is not None
     return store.path.with_name(f"{store.path.name}.pre-{before}.bak")
+
+
+def _keep_older(target: Path) -> None:
+    """Rename an existing copy at ``target`` to a name carrying its modification time."""
+    try:
+        mtime = target.stat().st_mtime
+    except FileNotFoundError:
+        return
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(mtime))
+    for n in range(1000):
+        older = target.with_name(f"{target.stem}.{stamp}{'-' + str(n) if n else ''}.bak")
+        if not older.exists():
+            os.replace(target, older)
+            return
 
 
 def _backup(store: Store, before: str) -> Path:
@@ -139,36 +169,63 @@ def _backup(store: Store, before: str) -> Path:
     finally:
         dst.close()
         src.close()
+    _keep_older(target)
     os.replace(partial, target)
     return target
 
 
 def upgrade(store: Store, target: str | None = None) -> list[str]:
-    """Apply every pending migration (or through ``target``) in one transaction."""
+    """Apply every pending migration (or through ``target``, which ends applied), atomically."""
+    store.check_file()  # refuses another application's file, touching nothing
     rows = status(store)
-    _refuse_newer(rows, store)
+    refuse_newer(rows, store)
     names = [m.name for m in rows]
     if target is not None and target not in names:
         raise MigrationError(f"unknown migration {target!r}; known: {', '.join(names)}.")
     pending = [m.name for m in rows if not m.applied]
     if not pending:
         return []
-    store.prepare_files()
+    store.prepare()  # creates a missing file; WAL
     return _locked(store, "up", target)
 
 
 def downgrade(store: Store, target: str | None = None) -> list[str]:
-    """Revert the newest migration, or every one back through ``target``."""
-    rows = status(store)
-    _refuse_newer(rows, store)
-    applied = [m.name for m in rows if m.applied]
-    if target is not None and target not in applied:
-        raise MigrationError(
-            f"{target!r} is not an applied migration; applied: {', '.join(applied) or 'none'}."
-        )
-    if not applied:
+    """Revert the newest migration, or every one after ``target`` (:data:`ZERO`: all).
+
+    ``target`` is the version the store ends at, as for :func:`upgrade`. A
+    SQLite store is copied beside itself first (:func:`backup_path`).
+    """
+    if not planned_reverts(store, target):
         return []
+    store.prepare()
     return _locked(store, "down", target)
+
+
+def planned_reverts(store: Store, target: str | None = None) -> list[str]:
+    """The migrations :func:`downgrade` with this ``target`` would revert, newest first."""
+    if not store.exists():
+        return []
+    store.check_file()
+    rows = status(store)
+    refuse_newer(rows, store)
+    applied = [m.name for m in rows if m.applied]
+    if target is not None and target != ZERO and target not in applied:
+        raise MigrationError(
+            f"{target!r} is not an applied migration; applied: {', '.join(applied) or 'none'} "
+            f"(--target {ZERO} reverts them all)."
+        )
+    return _down_plan(applied, target)
+
+
+def _down_plan(applied: list[str], target: str | None) -> list[str]:
+    if target is None:
+        return applied[-1:]
+    plan: list[str] = []
+    for name in reversed(applied):
+        if name == target:
+            break
+        plan.append(name)
+    return plan
 
 
 def _take_backup(store: Store, before: str) -> Path:
@@ -198,10 +255,11 @@ def _locked(store: Store, direction: str, target: str | None) -> list[str]:
                 runner = _runner(store)
                 # Re-read under the lock: another process may have finished first.
                 plan, held_data = _plan(runner, direction, target)
-                if plan and direction == "up" and sqlite and held_data:
-                    # Under the lock, so the copy is of the version being upgraded:
+                if plan and sqlite and held_data:
+                    # Under the lock, so the copy is of the version being changed:
                     # a process that finds nothing left to do never takes one.
-                    backup = _take_backup(store, plan[0])
+                    before = plan[0] if direction == "up" else f"revert-{plan[0]}"
+                    backup = _take_backup(store, before)
                 for current in plan:
                     step = runner.up(current) if direction == "up" else runner.down(current)
                     done.extend(step)
@@ -210,7 +268,7 @@ def _locked(store: Store, direction: str, target: str | None) -> list[str]:
         except MigrationError:
             raise
         except Exception as exc:
-            where = f" A copy taken before the upgrade is at {backup}." if backup else ""
+            where = f" A copy taken before the change is at {backup}." if backup else ""
             raise MigrationError(
                 f"migration {current} ({direction}) failed: {type(exc).__name__}: {exc}. "
                 f"Nothing was applied; the database is at the version it had before.{where}"
@@ -236,11 +294,7 @@ def _plan(
             if m.name == target:
                 break
         return plan, bool(applied)
-    for name in reversed(applied):
-        plan.append(name)
-        if target is None or name == target:
-            break
-    return plan, bool(applied)
+    return _down_plan(applied, target), bool(applied)
 
 
 def _foreign_key_check(db: Any) -> None:

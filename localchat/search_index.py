@@ -35,7 +35,7 @@ import peewee
 from playhouse.sqlite_ext import FTS5Model, SearchField
 
 from .database import Session
-from .errors import Unsupported, ValidationError
+from .errors import StoreError, Unsupported, ValidationError
 from .models import router
 from .repository._base import operation
 
@@ -140,7 +140,7 @@ def needs_fts(fn: F) -> F:
             )
         try:
             return fn(s, *args, **kwargs)
-        except peewee.OperationalError as exc:
+        except (peewee.OperationalError, StoreError) as exc:  # StoreError: translated by operation
             missing = [t for t in INDEX_TABLES if f"no such table: {t}" in str(exc)]
             if missing:
                 raise _no_index(missing[0]) from exc

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import peewee
 import pytest
 
-from localchat import cli
+from localchat import StoreBusy, cli
 from localchat.cli import build_parser, main
 from localchat.models import ALL_MODELS
 from localchat.schema import MIGRATIONS_DIR
@@ -83,13 +82,15 @@ def test_migrate_status_exits_1_while_migrations_are_pending(tmp_path, capsys):
     assert "[applied] 0001_initial" in capsys.readouterr().out
 
 
-def test_migrate_down_to_a_target_reverts_it(tmp_path, capsys):
+def test_migrate_down_to_a_target_ends_at_it(tmp_path, capsys):
     db = str(tmp_path / "m.db")
     main(["migrate", "up", "--db", db])
     capsys.readouterr()
-    assert main(["migrate", "down", "--target", "0001_initial", "--db", db]) == 0
-    assert "reverted 0001_initial" in capsys.readouterr().out
+    assert main(["migrate", "down", "--target", "0001_initial", "--yes", "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "reverted 0002_full_text_search" in out and "reverted 0001_initial" not in out
     assert main(["migrate", "status", "--db", db]) == 1
+    assert "[applied] 0001_initial" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -146,11 +147,9 @@ def test_os_and_database_failures_print_one_line_and_exit_2(tmp_path, capsys, ca
 
 
 @pytest.mark.parametrize(
-    "exc",
-    [OverflowError("Python int too large to convert to SQLite INTEGER"),
-     peewee.OperationalError("database is locked"), PermissionError(13, "Permission denied", "x")],
-)  # fmt: skip
-def test_unexpected_driver_and_os_errors_exit_2_and_reraise_under_verbose(
+    "exc", [StoreBusy("s.db is busy"), PermissionError(13, "Permission denied", "x")]
+)
+def test_localchat_and_os_errors_exit_2_and_reraise_under_verbose(
     tmp_path, capsys, monkeypatch, exc
 ):
     def fail(args):

@@ -80,7 +80,7 @@ def test_down_removes_every_index_and_trigger_and_up_restores_them(db_path):
     store.upgrade("0002_full_text_search")
     created = _fts_objects(db_path)
     assert {f"{i}_{t}" for i in INDEXES for t in ("ai", "au", "ad")} <= set(created)
-    assert store.downgrade("0002_full_text_search") == ["0002_full_text_search"]
+    assert store.downgrade("0001_initial") == ["0002_full_text_search"]
     assert _fts_objects(db_path) == []
     store.upgrade("0002_full_text_search")
     assert _fts_objects(db_path) == created

@@ -56,7 +56,7 @@ def test_the_trigger_exists_after_upgrade_and_is_gone_after_down(tmp_path):
     store = Store(resolve(path))
     store.upgrade()
     assert TRIGGER in _triggers(path)
-    assert store.downgrade("0004_message_bumps_conversation") == ["0004_message_bumps_conversation"]
+    assert store.downgrade() == ["0004_message_bumps_conversation"]
     assert TRIGGER not in _triggers(path)
     assert "message_fts_ai" in _triggers(path)  # 0002's triggers are not touched
     assert store.upgrade() == ["0004_message_bumps_conversation"]

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import functools
 import math
+import sqlite3
 import uuid as _uuid
 from collections.abc import Callable, Iterable
+from threading import get_ident
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import peewee
 
 from ..database import Session
-from ..errors import Conflict, ValidationError
+from ..errors import Conflict, ValidationError, translate
 from ..models import router
 
 __all__ = [
@@ -111,6 +113,8 @@ def _wrap(
             raise TypeError(
                 f"{fn.__name__}() takes a localchat session first, got {type(s).__name__}."
             )
+        if s.owner != get_ident():
+            s.check_usable()
         pushed = router.obj is not db
         if pushed:
             router.push(db)
@@ -125,6 +129,11 @@ def _wrap(
             return _in_savepoint(db, fn, s, *args, **kwargs)
         except peewee.IntegrityError as exc:
             raise Conflict(_integrity_message(exc)) from exc
+        except (peewee.PeeweeException, sqlite3.Error, OSError) as exc:
+            error = translate(exc, s.store.config.describe(), readonly=s.readonly)
+            if error is None:
+                raise
+            raise error from exc
         finally:
             if pushed:
                 router.pop()
