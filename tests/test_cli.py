@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 
@@ -120,7 +121,11 @@ def _store(tmp_path):
     return path
 
 
-# Each builds (argv, text the error line must hold) from tmp_path.
+_HAS_PG_DRIVER = importlib.util.find_spec("psycopg2") is not None
+
+# Each builds (argv, text the error line must hold) from tmp_path. Without the
+# PostgreSQL driver (the bare `.[test]` install) the refused connection is
+# instead the missing driver, which must name the extra to install.
 OS_AND_DRIVER_FAILURES = {
     "a text file as the store": lambda t: (
         ["--db", str(_text_file(t)), "status"], f"{_text_file(t)} is not a SQLite database"),
@@ -132,7 +137,8 @@ OS_AND_DRIVER_FAILURES = {
     "a store under a file": lambda t: (
         ["--db", str(_text_file(t) / "chat.db"), "init"], "Not a directory"),
     "PostgreSQL refusing the connection": lambda t: (
-        ["--db", "postgresql://postgres@localhost:1/lc", "status"], "port 1"),
+        ["--db", "postgresql://postgres@localhost:1/lc", "status"],
+        "port 1" if _HAS_PG_DRIVER else "pip install 'localchat[postgres]'"),
 }  # fmt: skip
 
 
