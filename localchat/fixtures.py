@@ -180,7 +180,8 @@ def localchat_store(localchat_db_path: Path, localchat_app_name: str) -> Iterato
     No migration check runs on it: it is a copy of the migrated template.
     """
     store = open_store(localchat_db_path, app_name=localchat_app_name)
-    store._migrated = True  # a copy of the migrated template
+    store._migrated = True  # a copy of the migrated template: localchat's, in WAL mode
+    store._prepared = True
     try:
         yield store
     finally:
