@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from localchat import NoSession, get_session, init_db, local_session, open_store
+from localchat import NoSession, StoreError, get_session, init_db, local_session, open_store
 from localchat.models import (
     Conversation,
     LLMModel,
@@ -277,6 +277,7 @@ def test_a_failed_read_leaves_a_postgresql_session_usable(pg_session, decorator)
     def broken_read(s):
         return s.db.execute_sql("SELECT 1 / 0").fetchone()
 
-    with pytest.raises(peewee.DataError):
+    with pytest.raises(StoreError) as info:  # the driver's error, as a localchat error
         broken_read(pg_session)
+    assert isinstance(info.value.__cause__, peewee.DataError)
     assert User.select().count() == 0  # the transaction goes on

@@ -202,3 +202,19 @@ def test_processes_opening_a_new_store_at_once_all_succeed(tmp_path):
         assert results == ["ok"] * len(procs)
         with get_session(path, readonly=True) as s:
             assert len(list_users(s)) == len(procs)
+
+
+def test_a_postgresql_read_session_refuses_writes(pg_session):
+    store, errors = pg_session.store, []
+
+    def reader():  # another thread: the fixture's own transaction is not joined
+        with store.read_session() as s:
+            try:
+                create_user(s, email="no@example.org")
+            except ReadOnlySession as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    thread.join(JOIN)
+    assert len(errors) == 1 and "read session" in str(errors[0])
