@@ -109,7 +109,7 @@ def behind_a_writer(path: Path, hold: float, cid: int) -> dict[str, float]:
     for name, readonly in (("read session", True), ("write session", False)):
         started, release = threading.Event(), threading.Event()
 
-        def writer() -> None:
+        def writer(started: threading.Event = started, release: threading.Event = release) -> None:
             with get_session(path) as s:
                 create_user(s, email=f"writer-{time.time_ns()}@example.org")
                 started.set()
