@@ -281,3 +281,26 @@ def test_a_failed_read_leaves_a_postgresql_session_usable(pg_session, decorator)
         broken_read(pg_session)
     assert isinstance(info.value.__cause__, peewee.DataError)
     assert User.select().count() == 0  # the transaction goes on
+
+
+def test_db_echo_prints_sql_without_any_logging_set_up(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "from localchat import get_session\n"
+        "from localchat.repository import create_user\n"
+        f"with get_session({str(tmp_path / 'e.db')!r}) as s:\n"
+        "    create_user(s, email='ada@example.org')\n"
+    )
+    env = {**os.environ, "DB_ECHO": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert 'INSERT INTO "user"' in proc.stderr
+    quiet = subprocess.run(
+        [sys.executable, "-c", code.replace("e.db", "q.db")],
+        env={**env, "DB_ECHO": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert quiet.returncode == 0 and "INSERT" not in quiet.stderr
