@@ -129,6 +129,8 @@ def _print_files(report: FileStoreReport, as_json: bool) -> None:
     verb = "would remove" if report.dry_run else "removed"
     for name in report.removed:
         print(f"  {verb} {name}")
+    if report.note and report.orphans:
+        print(f"  {report.note}")
     left = len(report.remaining)
     print(f"{left} problem(s) left." if left else "ok: rows and files agree.")
 
@@ -202,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("init", cmd_init, "create or upgrade the store and show what it holds")
     p = add("status", cmd_status, "show path, schema version, pending migrations and row counts")
     p.add_argument("--json", action="store_true", help="print JSON")
-    add("path", cmd_path, "print the database file and the files/ folder")
+    add("path", cmd_path, "print the database file and its file folder (<database>-files)")
     p = add("migrate", cmd_migrate, "apply, revert or list schema migrations")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--target", metavar="NAME", help="stop at this migration (e.g. 0001_initial)")

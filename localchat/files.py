@@ -63,6 +63,7 @@ __all__ = [
     "MARKER_PREFIX",
     "marker_name",
     "folder_markers",
+    "has_marker",
     "mark_folder",
     "is_store_file_name",
     "owns_file",
@@ -235,6 +236,14 @@ def folder_markers(folder: Path) -> set[str]:
     return found
 
 
+def has_marker(folder: Path, identity: str) -> bool:
+    """Whether ``folder`` holds the marker of the store ``identity`` (a regular file)."""
+    try:
+        return stat.S_ISREG(os.lstat(Path(folder) / marker_name(identity)).st_mode)
+    except (OSError, ValueError, FileStoreError):
+        return False
+
+
 def mark_folder(folder: Path, identity: str) -> None:
     """Write this store's marker in ``folder`` (0600), if it is not there yet."""
     marker = folder / marker_name(identity)
@@ -269,11 +278,7 @@ def owns_file(path: Path, identity: str) -> bool:
     where = Path(path)
     if not is_store_file_name(where.name):
         return False
-    folder = Path(os.path.realpath(where.parent))
-    try:
-        return stat.S_ISREG(os.lstat(folder / marker_name(identity)).st_mode)
-    except (OSError, FileStoreError):
-        return False
+    return has_marker(Path(os.path.realpath(where.parent)), identity)
 
 
 @dataclass

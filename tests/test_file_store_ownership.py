@@ -134,7 +134,7 @@ def test_a_users_file_in_the_stores_own_folder_is_reported_and_never_deleted(tmp
     assert mine.read_bytes() == b"the user's" and not orphan.exists()
 
 
-def test_an_unmarked_folder_is_never_cleaned(tmp_path):
+def test_an_unmarked_folder_is_never_cleaned(tmp_path, capsys):
     db = tmp_path / "chat.db"
     folder = tmp_path / "chat.db-files"
     folder.mkdir()
@@ -144,6 +144,8 @@ def test_an_unmarked_folder_is_never_cleaned(tmp_path):
         report = document_ops.repair_file_store(s, dry_run=False)
         assert [i.kind for i in report.issues] == ["orphan"]
         assert report.removed == [] and "not marked" in report.note
+    assert main(["--db", str(db), "files", "repair", "--apply"]) == 1
+    assert "the folder is not marked as this store's" in capsys.readouterr().out
     assert orphan.exists()
 
 

@@ -45,6 +45,7 @@ from ..files import (
     clean_filename,
     folder_markers,
     guess_mime_type,
+    has_marker,
     hash_file,
     mark_folder,
     marker_name,
@@ -132,9 +133,12 @@ def _links(user_id: Any, conversation_id: Any, message_id: Any) -> dict[str, Any
     return links
 
 
-def _target_folder(s: Session, storage_dir: Any) -> tuple[Path, bool]:
-    """The real folder to write into, marked as this store's; and whether it is not its own."""
-    identity = store_identity(s)
+def _target_folder(s: Session, storage_dir: Any, identity: str) -> tuple[Path, bool]:
+    """The real folder to write into, and whether it is not the store's own.
+
+    The store's own folder must not carry another store's marker (it would
+    be that store's folder: a database renamed or replaced).
+    """
     own = default_folder(s)
     if storage_dir is None:
         if own is None:
@@ -145,15 +149,14 @@ def _target_folder(s: Session, storage_dir: Any) -> tuple[Path, bool]:
     else:
         folder = private_folder(storage_dir)
     custom = folder != own
-    if not custom:
+    if not custom and not has_marker(folder, identity):
         owners = folder_markers(folder)
-        if owners and identity not in owners:
+        if owners:
             raise FileStoreError(
                 f"{str(folder)!r} belongs to another localchat store (marker "
                 f"{marker_name(sorted(owners)[0])}); nothing was stored. Was the database "
                 "renamed or replaced? Move that folder away, or pass storage_dir=..."
             )
-    mark_folder(folder, identity)
     return folder, custom
 
 
@@ -171,7 +174,7 @@ def _inside_store(s: Session, real: Path) -> bool:
     folder = real.parent
     if folder in (default_folder(s), legacy_folder(s)):
         return True
-    return store_identity(s) in folder_markers(folder)
+    return has_marker(folder, store_identity(s))
 
 
 def _same_content(
@@ -266,11 +269,12 @@ def create_document_with_file(
     fields = {"tags": _tags(tags), **_links(user_id, conversation_id, message_id)}
     if storage_dir is not None:
         check_path_argument("storage_dir", storage_dir)
-    folder, custom = _target_folder(s, storage_dir)
+    identity = store_identity(s)
+    folder, custom = _target_folder(s, storage_dir, identity)
     if move and Path(os.path.realpath(source)).parent == folder:
         raise ValidationError(f"{source!r} is already in the storage folder.")
-    identity = store_identity(s)
     with spool(source, folder, max_bytes=max_bytes) as sp:
+        mark_folder(folder, identity)  # the copy succeeded: the folder holds our file now
         found = _same_content(s, folder, custom, sp.sha256)
         if found is not None and _has_content(found[1], sp.size, sp.sha256):
             name, final, new = str(found[0].stored_name), found[1], False
