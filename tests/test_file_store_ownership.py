@@ -413,3 +413,23 @@ def test_an_existing_source_with_an_undecodable_name_is_stored(tmp_path, move):
         doc = document_ops.create_document_with_file(s, os.fsdecode(raw), move=move)
     assert doc.filename == "\ufffd.txt" and read(db, doc.id) == b"bytes"
     assert os.path.exists(raw) is not move
+
+
+def test_open_document_reads_only_store_named_files_in_folders_the_user_shares(tmp_path, src):
+    db = tmp_path / "chat.db"
+    legacy = tmp_path / "files"
+    legacy.mkdir()
+    taxes = legacy / "my-taxes-2024.pdf"
+    taxes.write_bytes(b"%PDF- taxes")
+    uploads = tmp_path / "uploads"
+    with local_session(db) as s:
+        stored = document_ops.create_document_with_file(s, src, storage_dir=uploads)
+        diary = uploads / "diary.txt"
+        diary.write_bytes(b"private")
+        for path in (taxes, diary):
+            doc = document_ops.create_document(s, path.name, str(path))
+            with pytest.raises(OutsideStore):
+                document_ops.open_document(s, doc.id)
+        same = document_ops.create_document(s, "same.txt", stored.path)
+        with document_ops.open_document(s, same.id) as fh:
+            assert fh.read() == b"v1"

@@ -47,6 +47,7 @@ from ..files import (
     guess_mime_type,
     has_marker,
     hash_file,
+    is_stored_name,
     mark_folder,
     marker_name,
     new_stored_name,
@@ -170,11 +171,18 @@ def _location(s: Session, doc: Document) -> Path | None:
 
 
 def _inside_store(s: Session, real: Path) -> bool:
-    """Whether the real path ``real`` is a file directly in a folder this store owns."""
+    """Whether the real path ``real`` is a file the store may read without being told.
+
+    Anything directly in its own folder; in ``files/`` of an old store or a
+    ``storage_dir`` marked as this store's (folders that may also hold the
+    user's own files), only a file with a name the store makes.
+    """
     folder = real.parent
-    if folder in (default_folder(s), legacy_folder(s)):
+    if folder == default_folder(s):
         return True
-    return has_marker(folder, store_identity(s))
+    if not is_stored_name(real.name):
+        return False
+    return folder == legacy_folder(s) or has_marker(folder, store_identity(s))
 
 
 def _same_content(
@@ -354,10 +362,11 @@ def open_document(s: Session, document_id: Any, *, allow_outside: bool = False) 
     """The document's bytes as a binary file object (close it, or use ``with``).
 
     A stored file is opened where the store put it (never through a symlink).
-    A metadata-only document's ``path`` is opened only if it lies directly in
-    one of the store's folders (its own, ``files/`` of an old store, or a
-    ``storage_dir`` marked as this store's); any other path raises
-    ``OutsideStore`` unless the caller passes ``allow_outside=True``.
+    A metadata-only document's ``path`` is opened only if it is a file
+    directly in the store's own folder, or one with a name the store makes
+    directly in ``files/`` of an old store or in a ``storage_dir`` marked as
+    this store's; any other path raises ``OutsideStore`` unless the caller
+    passes ``allow_outside=True``.
     """
     doc = _required(Document, document_id, "document")
     where = _location(s, doc)
