@@ -191,14 +191,18 @@ def _old_store(tmp_path: Path, db: Path) -> list[tuple[int, bytes]]:
     old.upgrade()
     legacy = db.parent / "files"
     legacy.mkdir(mode=0o700)
+    uploads = db.parent / "uploads"  # an old storage_dir: no marker either
+    uploads.mkdir(mode=0o700)
     made = []
     with old.session():
-        for i, content in enumerate([b"old one", b"old two"]):
+        for i, content in enumerate([b"old one", b"old two", b"old upload"]):
             name = f"{i:032x}.txt"
-            (legacy / name).write_bytes(content)
+            folder = uploads if i == 2 else legacy
+            (folder / name).write_bytes(content)
             doc = Document.create(
                 filename=f"{i}.txt",
                 stored_name=name,
+                recorded_path=str(folder / name) if i == 2 else None,
                 sha256=hashlib.sha256(content).hexdigest(),
                 size=len(content),
             )
@@ -217,10 +221,11 @@ def test_an_old_store_with_files_in_files_still_opens_verifies_and_serves_them(t
         for doc_id, content in made:
             with document_ops.open_document(s, doc_id) as fh:
                 assert fh.read() == content
+        for doc_id, _ in made[:2]:
             doc = document_ops.get_document(s, doc_id)
             assert doc.path == str(legacy / doc.stored_name)
         report = document_ops.verify_file_store(s)
-        assert report.ok and report.files == 2, report.issues
+        assert report.ok and report.files == 3, report.issues
         assert document_ops.repair_file_store(s, dry_run=False).removed == []
         new = document_ops.create_document_with_file(s, src)
     assert (tmp_path / "chat.db-files" / new.stored_name).read_bytes() == b"v1"
