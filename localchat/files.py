@@ -247,6 +247,8 @@ def has_marker(folder: Path, identity: str) -> bool:
 def mark_folder(folder: Path, identity: str) -> None:
     """Write this store's marker in ``folder`` (0600), if it is not there yet."""
     marker = folder / marker_name(identity)
+    if has_marker(folder, identity):  # the usual case: one lstat
+        return
     try:
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
     except FileExistsError:
