@@ -156,6 +156,8 @@ def _print_files(report: FileStoreReport, as_json: bool) -> None:
     verb = "would remove" if report.dry_run else "removed"
     for name in report.removed:
         print(f"  {verb} {name}")
+    if report.note and report.orphans:
+        print(f"  {report.note}")
     left = len(report.remaining)
     print(f"{left} problem(s) left." if left else "ok: rows and files agree.")
 
@@ -229,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("init", cmd_init, "create or upgrade the store and show what it holds")
     p = add("status", cmd_status, "show path, schema version, pending migrations and row counts")
     p.add_argument("--json", action="store_true", help="print JSON")
-    add("path", cmd_path, "print the database file and the files/ folder")
+    add("path", cmd_path, "print the database file and its file folder (<database>-files)")
     p = add("migrate", cmd_migrate, "apply, revert or list schema migrations")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument(

@@ -11,7 +11,13 @@ Resolution order, first match wins:
     >>> from localchat.config import resolve
     >>> cfg = resolve(db_path="/tmp/chat/app.db")
     >>> cfg.path.name, cfg.files_dir.name, cfg.is_sqlite
-    ('app.db', 'files', True)
+    ('app.db', 'app.db-files', True)
+
+A SQLite store keeps its documents' files in ``<database file name>-files/``
+beside the database (``chat.db`` -> ``chat.db-files/``), as SQLite keeps its
+``-wal`` and ``-journal`` siblings: one folder per database, never shared.
+Stores made before that kept them in ``files/`` beside the database
+(``legacy_files_dir``), which may be shared and is never cleaned.
 
 ``LOCALCHAT_DB_ECHO`` / ``DB_ECHO`` (``1``, ``true``, ``yes``) log every SQL
 statement through the ``peewee`` logger.
@@ -33,6 +39,8 @@ __all__ = [
     "StoreConfig",
     "resolve",
     "default_db_path",
+    "files_dir_for",
+    "legacy_files_dir_for",
 ]
 
 DEFAULT_APP_NAME = "localchat"
@@ -77,8 +85,13 @@ class StoreConfig:
 
     @property
     def files_dir(self) -> Path | None:
-        """The document file store: ``files/`` beside the database file."""
-        return self.path.parent / "files" if self.path is not None else None
+        """The store's own file folder: ``<database file name>-files/`` beside it."""
+        return files_dir_for(self.path) if self.path is not None else None
+
+    @property
+    def legacy_files_dir(self) -> Path | None:
+        """``files/`` beside the database: where stores before 0005 kept files."""
+        return legacy_files_dir_for(self.path) if self.path is not None else None
 
     def describe(self) -> str:
         """The path, or the URL with its password masked."""
@@ -90,6 +103,17 @@ class StoreConfig:
             netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
             return parts._replace(netloc=netloc).geturl()
         return self.url
+
+
+def files_dir_for(db_file: str | os.PathLike[str]) -> Path:
+    """``chat.db`` -> ``chat.db-files``: the file folder of the database ``db_file``."""
+    path = Path(db_file)
+    return path.with_name(path.name + "-files")
+
+
+def legacy_files_dir_for(db_file: str | os.PathLike[str]) -> Path:
+    """``files/`` beside ``db_file``: read-only fallback for documents of old stores."""
+    return Path(db_file).parent / "files"
 
 
 def default_db_path(app_name: str = DEFAULT_APP_NAME) -> Path:

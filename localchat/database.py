@@ -7,7 +7,8 @@
     with local_session() as s:                  # a fresh temporary store
         ...
 
-A *store* is one database (a SQLite file with ``files/`` beside it, or a
+A *store* is one database (a SQLite file with its own ``<file>-files/`` folder
+beside it, or a
 PostgreSQL database). A *session* is one transaction on one store in one
 thread; it binds localchat's models to that store for its duration, so two
 stores can be used one after the other or nested and never mix.
@@ -146,6 +147,7 @@ class Store:
 
     @property
     def files_dir(self) -> Path | None:
+        """The store's own document folder, ``<database file>-files/`` (None on PostgreSQL)."""
         return self.config.files_dir
 
     @property

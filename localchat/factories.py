@@ -130,7 +130,7 @@ class Factories:
         conversation: Any = None,
         **overrides: Any,
     ) -> Document:
-        """``create_document_with_file``: ``content`` stored in the store's ``files/``.
+        """``create_document_with_file``: ``content`` stored in the store's own folder.
 
         ``content=None`` records metadata only (``create_document``). ``user`` and
         ``conversation`` attach it; ``tags=``, ``message_id=``... pass through.

@@ -16,9 +16,16 @@ module holds the mechanics those functions share:
 - writes: a private temporary file in the same folder, hashed while copied,
   flushed, fsync'ed and renamed into place; folders 0700, files 0600; no
   symlink is ever created or followed inside the store;
-- deletion: :func:`remove_if_unreferenced` deletes a file only when no
+- ownership: a folder a store writes in carries the marker file
+  ``.localchat-store-<store uuid hex>`` (:func:`mark_folder`); a file is the
+  store's to delete only if its name is one the store makes (``<32 hex>[.ext]``
+  or a ``.tmp-`` file) and its folder carries that store's marker
+  (:func:`owns_file`);
+- deletion: :func:`remove_if_unreferenced` deletes such a file only when no
   ``Document`` row refers to it any more, checked when it runs (after commit,
-  or after rollback for files new in the transaction);
+  or after rollback for files new in the transaction); a moved source is
+  removed only while it still is the very file that was copied
+  (:func:`remove_source_if_unchanged`);
 - checking: :mod:`localchat.repository.file_store` compares rows and disk.
 """
 
@@ -53,12 +60,21 @@ __all__ = [
     "new_stored_name",
     "is_stored_name",
     "guess_mime_type",
+    "MARKER_PREFIX",
+    "marker_name",
+    "folder_markers",
+    "has_marker",
+    "mark_folder",
+    "is_store_file_name",
+    "owns_file",
+    "check_path_argument",
     "private_folder",
     "Spool",
     "spool",
     "open_stored",
     "hash_file",
     "store_local_file",
+    "remove_source_if_unchanged",
     "remove_if_unreferenced",
 ]
 
@@ -67,9 +83,17 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 1 << 20
 #: Temporary files of interrupted writes start with this; ``repair`` removes them.
 TEMP_PREFIX = ".tmp-"
+#: A folder holding ``MARKER_PREFIX + <store uuid hex>`` belongs to that store.
+MARKER_PREFIX = ".localchat-store-"
+_MARKER_TEXT = (
+    "This folder holds the document files of the localchat store {uuid}.\n"
+    "localchat deletes files here that it wrote and no document uses;\n"
+    "keep your own files elsewhere.\n"
+)
 MAX_FILENAME = 255
 _EXT_RE = re.compile(r"\.[a-z0-9]{1,16}")
 _STORED_RE = re.compile(r"[0-9a-f]{32}(\.[a-z0-9]{1,16})?")
+_IDENTITY_RE = re.compile(r"[0-9a-f]{32}")
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _SIGNATURES = (
@@ -148,17 +172,115 @@ def private_folder(folder: str | os.PathLike[str]) -> Path:
     A symlinked folder is followed on purpose (e.g. ``files/`` moved to another
     disk); every name inside it is then handled without following links.
     """
-    if "\0" in os.fspath(folder):
+    text = check_path_argument("storage_dir", folder)
+    if "\0" in text:
         raise ValidationError("storage folder must not contain NUL characters.")
-    path = Path(folder).expanduser().absolute()
+    path = Path(text).expanduser().absolute()
     try:
         make_private_dirs(path)
         real = Path(os.path.realpath(path))
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:
         raise FileStoreError(f"cannot create the storage folder {str(path)!r}: {exc}") from exc
     if not real.is_dir():
         raise ValidationError(f"storage folder {str(path)!r} exists and is not a folder.")
     return real
+
+
+def check_path_argument(what: str, value: Any) -> str:
+    """``value`` (str, bytes or path-like) as a str path; ValidationError otherwise.
+
+    Undecodable bytes stay as surrogate escapes (the name the file system
+    knows); a lone surrogate that is no escaped byte cannot name any file and
+    is refused.
+    """
+    if isinstance(value, (str, bytes, os.PathLike)) and not isinstance(value, bool):
+        try:
+            text = os.fsdecode(value)
+        except TypeError:  # a PathLike whose __fspath__ returns something else
+            text = None
+        if isinstance(text, str):
+            try:
+                os.fsencode(text)
+            except UnicodeError as exc:
+                raise ValidationError(
+                    f"{what} {text!r} contains characters no file name can hold (a lone surrogate)."
+                ) from exc
+            if not text:
+                raise ValidationError(f"{what} must not be empty.")
+            return text
+    raise ValidationError(
+        f"{what} must be a path (str or os.PathLike), got {type(value).__name__}: {value!r}."
+    )
+
+
+# -- ownership ---------------------------------------------------------------
+def marker_name(identity: str) -> str:
+    """``.localchat-store-<identity>``: the file that says a folder is that store's."""
+    if not isinstance(identity, str) or not _IDENTITY_RE.fullmatch(identity):
+        raise FileStoreError(f"{identity!r} is not a store identity (32 hex digits).")
+    return MARKER_PREFIX + identity
+
+
+def folder_markers(folder: Path) -> set[str]:
+    """The identities whose marker (a regular file) is in ``folder``."""
+    found: set[str] = set()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.name.startswith(MARKER_PREFIX) and entry.is_file(follow_symlinks=False):
+            ident = entry.name[len(MARKER_PREFIX) :]
+            if _IDENTITY_RE.fullmatch(ident):
+                found.add(ident)
+    return found
+
+
+def has_marker(folder: Path, identity: str) -> bool:
+    """Whether ``folder`` holds the marker of the store ``identity`` (a regular file)."""
+    try:
+        return stat.S_ISREG(os.lstat(Path(folder) / marker_name(identity)).st_mode)
+    except (OSError, ValueError, FileStoreError):
+        return False
+
+
+def mark_folder(folder: Path, identity: str) -> None:
+    """Write this store's marker in ``folder`` (0600), if it is not there yet."""
+    marker = folder / marker_name(identity)
+    if has_marker(folder, identity):  # the usual case: one lstat
+        return
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        if not stat.S_ISREG(os.lstat(marker).st_mode):
+            raise FileStoreError(f"{str(marker)!r} exists and is not a regular file.") from None
+        return
+    except OSError as exc:
+        raise FileStoreError(f"cannot mark the storage folder {str(folder)!r}: {exc}") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(_MARKER_TEXT.format(uuid=identity))
+        fh.flush()
+        os.fsync(fh.fileno())
+    _fsync_dir(folder)
+
+
+def is_store_file_name(name: str) -> bool:
+    """Whether a store could have written a file of this name (stored or temporary)."""
+    return is_stored_name(name) or (
+        name.startswith(TEMP_PREFIX) and len(name) > len(TEMP_PREFIX) and _plain_name(name)
+    )
+
+
+def owns_file(path: Path, identity: str) -> bool:
+    """Whether ``path`` is the store's to delete: its name, and its folder's marker.
+
+    The folder (symlinks in it resolved, the last part never followed) must
+    hold ``.localchat-store-<identity>``; the name must be one the store makes.
+    """
+    where = Path(path)
+    if not is_store_file_name(where.name):
+        return False
+    return has_marker(Path(os.path.realpath(where.parent)), identity)
 
 
 @dataclass
@@ -170,6 +292,8 @@ class Spool:
     sha256: str
     size: int
     head: bytes
+    #: The source as it was when copied: (device, inode, size, mtime in ns).
+    source_id: tuple[int, int, int, int] | None = None
 
     def install(self, name: str) -> Path:
         """Rename the copy to ``name`` (atomically) and make the rename durable."""
@@ -199,6 +323,7 @@ def spool(
     regular file: a folder, a pipe or a device is refused.
     """
     limit = _check_limit(max_bytes)
+    src = check_path_argument("source path", src)
     src_fd = _open_source(src)
     try:
         fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=folder)  # O_EXCL, mode 0600
@@ -220,12 +345,17 @@ def spool(
                 writer.write(chunk)
             writer.flush()
             os.fsync(writer.fileno())
+            result.source_id = _file_id(os.fstat(reader.fileno()))
         result.sha256, result.size, result.head = digest.hexdigest(), size, head
         yield result
     except OSError as exc:
         raise FileStoreError(f"cannot store {os.fspath(src)!r}: {exc}") from exc
     finally:
         result.discard()
+
+
+def _file_id(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _check_limit(max_bytes: int | None) -> int | None:
@@ -304,17 +434,46 @@ def store_local_file(
     """Copy ``src_path`` into ``storage_dir`` as ``<uuid><.ext>``; ``(stored_name, path)``.
 
     The source is kept unless ``move=True``, in which case it is removed once
-    the copy is durable. No database row is written: a file put in a store's
-    own ``files/`` folder this way is an orphan until a document refers to it.
+    the copy is durable, and only if it still is the file that was copied,
+    holding the same bytes (:func:`remove_source_if_unchanged`). No database
+    row is written and no folder is marked: a file put in a store's own folder
+    this way is an orphan until a document refers to it.
     """
+    source = check_path_argument("source path", src_path)
     folder = private_folder(storage_dir)
-    with spool(src_path, folder, max_bytes=max_bytes) as sp:
-        name = new_stored_name(os.fsdecode(os.fspath(src_path)))
+    with spool(source, folder, max_bytes=max_bytes) as sp:
+        name = new_stored_name(source)
         final = sp.install(name)
-    if move:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(src_path)
+    if move and sp.source_id is not None:
+        remove_source_if_unchanged(source, sp.source_id, sp.sha256)
     return name, final
+
+
+def remove_source_if_unchanged(src: str, source_id: tuple[int, int, int, int], sha256: str) -> bool:
+    """Delete the moved source ``src`` only if it is still what was stored.
+
+    ``src`` must still lead to the same file (device and inode), of the same
+    size and modification time as when it was copied, and its bytes, read
+    again now, must hash to ``sha256``. Anything else (changed, replaced,
+    unreadable) keeps it. A symlinked source loses the link, never its
+    target. True if it was removed; never raises.
+    """
+    try:
+        if _file_id(os.stat(src)) != source_id:
+            return False
+        fd = os.open(src, os.O_RDONLY | _O_BINARY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if _file_id(os.fstat(fh.fileno())) != source_id:
+                return False
+            digest = hashlib.sha256()
+            while chunk := fh.read(CHUNK_SIZE):
+                digest.update(chunk)
+        if digest.hexdigest() != sha256 or _file_id(os.stat(src)) != source_id:
+            return False
+        os.unlink(src)
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 # -- deletion ----------------------------------------------------------------
@@ -329,15 +488,20 @@ def _plain_name(name: str) -> bool:
     return bool(name) and name not in (".", "..") and not re.search(r"[/\\\0]", name)
 
 
-def remove_if_unreferenced(db: peewee.Database, name: str, path: Path) -> bool:
-    """Delete ``path`` unless a ``Document`` row (by stored name or path) still uses it.
+def remove_if_unreferenced(db: peewee.Database, name: str, path: Path, identity: str) -> bool:
+    """Delete ``path`` if it is the store's own file and no ``Document`` row uses it.
 
-    Meant to run after a commit or a rollback: the check happens when it runs,
-    so a callback left over from a rolled-back savepoint, or a file another
-    document now shares, is kept. Never raises; True if a file was removed.
+    The store's own file: a name the store makes, in a folder holding the
+    marker of the store ``identity`` (:func:`owns_file`); anything else is
+    never deleted. Meant to run after a commit or a rollback: the checks
+    happen when it runs, so a callback left over from a rolled-back savepoint,
+    or a file another document now shares, is kept. Never raises; True if a
+    file was removed.
     """
     try:
-        if not _plain_name(name) or Path(path).name != name or _referenced(db, name, path):
+        if not _plain_name(name) or Path(path).name != name:
+            return False
+        if not owns_file(Path(path), identity) or _referenced(db, name, path):
             return False
         mode = os.lstat(path).st_mode
         if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):

@@ -9,7 +9,7 @@ Stores. Each test gets its own copy of a store migrated once per run (once per
 xdist worker), so no test sees another's rows and no test runs a migration:
 
 * ``localchat_db_path``  -- a migrated, empty SQLite file the test may open itself;
-* ``localchat_store``    -- the :class:`~localchat.Store` on it (``files/`` beside it);
+* ``localchat_store``    -- the :class:`~localchat.Store` on it (``<database>-files/`` beside it);
 * ``localchat_session``  -- a session on that store, rolled back after the test;
 * ``localchat_db``       -- that session's peewee database, for raw SQL;
 * ``localchat_default_store`` -- that store also becomes the default location, so
@@ -156,7 +156,7 @@ def localchat_db_path(
 ) -> Iterator[Path]:
     """A migrated, empty SQLite file (0600) on disk that the test can open itself.
 
-    It sits alone in a private folder (``files/`` of ``localchat_store`` goes
+    It sits alone in a private folder (``<database>-files/`` of ``localchat_store`` goes
     beside it) under pytest's base temporary directory. The folder is deleted
     after a test that passed, and kept after one that failed, for a look inside.
     """
@@ -265,7 +265,7 @@ def make_message(localchat_factories: Factories) -> Callable[..., Message]:
 def make_document(localchat_factories: Factories) -> Callable[..., Document]:
     """``make_document(content=b"...", filename="a.pdf", user=..., conversation=...)``.
 
-    The bytes go to the store's ``files/``; ``content=None`` records metadata only.
+    The bytes go to the store's own ``<database>-files/``; ``content=None`` records metadata only.
     """
     return localchat_factories.document
 

@@ -70,7 +70,10 @@ def test_status_json_counts_rows_after_init(tmp_path, capsys):
 def test_path_prints_database_and_files_folder_and_creates_nothing(xdg, capsys):
     assert main(["path"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines == [str(xdg / "localchat" / "localchat.db"), str(xdg / "localchat" / "files")]
+    assert lines == [
+        str(xdg / "localchat" / "localchat.db"),
+        str(xdg / "localchat" / "localchat.db-files"),
+    ]
     assert not xdg.exists()
 
 

@@ -15,7 +15,8 @@ def test_platform_location_follows_xdg_data_home(tmp_path, monkeypatch):
     cfg = resolve()
     assert cfg.path == tmp_path / "xdg" / "localchat" / "localchat.db"
     assert cfg.source == "platform"
-    assert cfg.files_dir == tmp_path / "xdg" / "localchat" / "files"
+    assert cfg.files_dir == tmp_path / "xdg" / "localchat" / "localchat.db-files"
+    assert cfg.legacy_files_dir == tmp_path / "xdg" / "localchat" / "files"
 
 
 def test_platform_location_under_home_without_xdg(tmp_path, monkeypatch):

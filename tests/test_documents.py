@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from localchat import FileStoreError, NotFound, ValidationError, local_session
+from localchat.files import MARKER_PREFIX
 from localchat.models import Document
 from localchat.repository import add_message, create_conversation, create_user
 from localchat.repository import documents as document_ops
@@ -32,7 +33,10 @@ def src(tmp_path: Path) -> Path:
 
 
 def files_in(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    """The files in ``folder`` but the store's marker."""
+    if not folder.exists():
+        return []
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(MARKER_PREFIX))
 
 
 def test_seed_document_example_runs_as_written(tmp_path, monkeypatch, db_path):
@@ -78,17 +82,18 @@ def test_create_document_is_metadata_only(db_path, tmp_path):
         doc = document_ops.create_document(s, "scan.pdf", tmp_path / "nowhere.pdf")
         assert (doc.size, doc.sha256, doc.mime_type) == (None, None, "application/pdf")
         assert doc.path == str(tmp_path / "nowhere.pdf")
-    assert not (db_path.parent / "files").exists()
+    assert not (db_path.parent / "chat.db-files").exists()
 
 
 def test_a_stored_file_records_uuid_name_hash_size_and_mime(db_path, src):
     with local_session(db_path) as s:
         doc = document_ops.create_document_with_file(s, src, "Quarterly Notes.TXT")
     assert doc.filename == "Quarterly Notes.TXT"
-    assert STORED.fullmatch(doc.stored_name) and doc.path is None
+    assert STORED.fullmatch(doc.stored_name) and doc.recorded_path is None
+    assert doc.path == str(db_path.parent / "chat.db-files" / doc.stored_name)
     assert doc.sha256 == hashlib.sha256(b"Hello world").hexdigest()
     assert (doc.size, doc.mime_type) == (11, "text/plain")
-    assert (db_path.parent / "files" / doc.stored_name).read_bytes() == b"Hello world"
+    assert (db_path.parent / "chat.db-files" / doc.stored_name).read_bytes() == b"Hello world"
 
 
 def test_the_original_name_defaults_to_the_source_name(db_path, src):
@@ -107,7 +112,7 @@ def test_move_removes_the_source_only_after_the_commit(db_path, src):
         doc = document_ops.create_document_with_file(s, src, move=True)
         assert src.exists()
     assert not src.exists()
-    assert (db_path.parent / "files" / doc.stored_name).read_bytes() == b"Hello world"
+    assert (db_path.parent / "chat.db-files" / doc.stored_name).read_bytes() == b"Hello world"
 
 
 def test_move_then_rollback_keeps_the_source_and_stores_nothing(db_path, src):
@@ -116,13 +121,13 @@ def test_move_then_rollback_keeps_the_source_and_stores_nothing(db_path, src):
             document_ops.create_document_with_file(s, src, move=True)
             raise Boom
     assert src.read_bytes() == b"Hello world"
-    assert files_in(db_path.parent / "files") == []
+    assert files_in(db_path.parent / "chat.db-files") == []
 
 
 def test_move_refuses_a_source_already_in_the_store(db_path, src):
     with local_session(db_path) as s:
         doc = document_ops.create_document_with_file(s, src)
-        inside = db_path.parent / "files" / doc.stored_name
+        inside = db_path.parent / "chat.db-files" / doc.stored_name
         with pytest.raises(ValidationError, match="already in the storage folder"):
             document_ops.create_document_with_file(s, inside, move=True)
     assert inside.exists()
@@ -130,7 +135,7 @@ def test_move_refuses_a_source_already_in_the_store(db_path, src):
 
 # -- dedup and reference counting --------------------------------------------------
 def test_identical_content_is_stored_once_and_freed_with_the_last_document(db_path, src):
-    files = db_path.parent / "files"
+    files = db_path.parent / "chat.db-files"
     with local_session(db_path) as s:
         a = document_ops.create_document_with_file(s, src, "a.txt")
         b = document_ops.create_document_with_file(s, src, "b.txt")
@@ -156,8 +161,10 @@ def test_dedup_is_per_folder(db_path, src, tmp_path):
 def test_the_store_folder_given_explicitly_is_the_default_store(db_path, src):
     with local_session(db_path) as s:
         a = document_ops.create_document_with_file(s, src)
-        b = document_ops.create_document_with_file(s, src, storage_dir=db_path.parent / "files")
-    assert b.path is None and a.stored_name == b.stored_name
+        b = document_ops.create_document_with_file(
+            s, src, storage_dir=db_path.parent / "chat.db-files"
+        )
+    assert b.recorded_path is None and a.stored_name == b.stored_name
 
 
 def test_delete_without_delete_file_keeps_the_file_as_an_orphan(db_path, src):
@@ -165,7 +172,7 @@ def test_delete_without_delete_file_keeps_the_file_as_an_orphan(db_path, src):
         doc = document_ops.create_document_with_file(s, src)
     with local_session(db_path) as s:
         assert document_ops.delete_document(s, doc.id)
-    assert files_in(db_path.parent / "files") == [doc.stored_name]
+    assert files_in(db_path.parent / "chat.db-files") == [doc.stored_name]
     with local_session(db_path) as s:
         report = document_ops.verify_file_store(s)
     assert [(i.kind, i.name) for i in report.issues] == [("orphan", doc.stored_name)]
@@ -207,7 +214,7 @@ def test_open_document_gives_the_bytes(db_path, src):
 def test_open_document_reports_a_missing_file(db_path, src):
     with local_session(db_path) as s:
         doc = document_ops.create_document_with_file(s, src)
-        (db_path.parent / "files" / doc.stored_name).unlink()
+        (db_path.parent / "chat.db-files" / doc.stored_name).unlink()
         with pytest.raises(FileStoreError, match="missing"):
             document_ops.open_document(s, doc.id)
 
@@ -282,7 +289,7 @@ def test_an_unknown_owner_is_not_found_and_nothing_is_stored(db_path, src):
         with pytest.raises(NotFound, match="no user"):
             document_ops.create_document_with_file(s, src, user_id=999)
         assert Document.select().count() == 0
-    assert files_in(db_path.parent / "files") == []
+    assert files_in(db_path.parent / "chat.db-files") == []
 
 
 def test_documents_are_exported_flat_from_the_repository():

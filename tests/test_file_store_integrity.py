@@ -13,7 +13,7 @@ import pytest
 
 from localchat import ValidationError, local_session
 from localchat.cli import main
-from localchat.files import TEMP_PREFIX
+from localchat.files import MARKER_PREFIX, TEMP_PREFIX
 from localchat.models import Document
 from localchat.repository import create_conversation, create_user, delete_conversation, delete_user
 from localchat.repository import documents as document_ops
@@ -40,11 +40,14 @@ def other(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def files(db_path: Path) -> Path:
-    return db_path.parent / "files"
+    return db_path.parent / "chat.db-files"
 
 
 def names(folder: Path) -> list[str]:
-    return sorted(os.listdir(folder)) if folder.exists() else []
+    """The files in ``folder`` but the store's marker."""
+    if not folder.exists():
+        return []
+    return sorted(n for n in os.listdir(folder) if not n.startswith(MARKER_PREFIX))
 
 
 def clean(db_path: Path) -> bool:

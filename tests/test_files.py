@@ -12,6 +12,7 @@ import pytest
 
 from localchat import FileStoreError, NotFound, ValidationError, local_session, open_store
 from localchat.files import (
+    MARKER_PREFIX,
     TEMP_PREFIX,
     clean_filename,
     guess_mime_type,
@@ -39,12 +40,18 @@ def src(tmp_path: Path) -> Path:
 
 
 def tree(root: Path) -> set[str]:
-    """Every path under ``root`` (SQLite's -wal/-shm/-journal files left out)."""
+    """Every path under ``root`` (SQLite's -wal/-shm/-journal files, markers left out)."""
     return {
         str(p.relative_to(root))
         for p in root.rglob("*")
         if not re.search(r"\.db-(wal|shm|journal)$", p.name)
+        and not p.name.startswith(MARKER_PREFIX)
     }
+
+
+def entries(folder: Path) -> list[str]:
+    """The names in ``folder`` but the store's marker."""
+    return sorted(n for n in os.listdir(folder) if not n.startswith(MARKER_PREFIX))
 
 
 # -- names ---------------------------------------------------------------------
@@ -149,8 +156,8 @@ def test_hostile_names_write_one_file_inside_the_store_and_nothing_else(db_path,
         with document_ops.open_document(s, doc.id) as fh:
             assert fh.read() == src.read_bytes()
     added = tree(root) - before
-    assert added <= {"store/files", f"store/files/{doc.stored_name}"}
-    assert f"store/files/{doc.stored_name}" in added
+    assert added <= {"store/chat.db-files", f"store/chat.db-files/{doc.stored_name}"}
+    assert f"store/chat.db-files/{doc.stored_name}" in added
     assert not [p for p in root.rglob("*") if p.is_symlink()]
 
 
@@ -177,7 +184,7 @@ def test_a_storage_dir_with_a_nul_byte_is_refused(db_path, src, bad):
 def test_store_folder_is_private_and_files_are_0600(db_path, src):
     with local_session(db_path) as s:
         doc = document_ops.create_document_with_file(s, src)
-    files = db_path.parent / "files"
+    files = db_path.parent / "chat.db-files"
     assert stat.S_IMODE(files.stat().st_mode) == 0o700
     assert stat.S_IMODE((files / doc.stored_name).stat().st_mode) == 0o600
 
@@ -207,7 +214,7 @@ def test_max_bytes_refuses_larger_files_and_leaves_no_trace(db_path, src, limit)
         with pytest.raises(ValidationError, match=f"over {limit} bytes"):
             document_ops.create_document_with_file(s, src, max_bytes=limit)
         assert Document.select().count() == 0
-    assert list((db_path.parent / "files").iterdir()) == []
+    assert entries(db_path.parent / "chat.db-files") == []
     assert src.exists()
 
 
@@ -245,7 +252,7 @@ def test_a_source_that_is_not_a_regular_file_is_refused(db_path, tmp_path, kind)
         with pytest.raises(ValidationError, match="not a regular file|is a folder"):
             document_ops.create_document_with_file(s, source, "x.bin")
         assert Document.select().count() == 0
-    assert list((db_path.parent / "files").iterdir()) == []
+    assert entries(db_path.parent / "chat.db-files") == []
 
 
 # -- symlinks --------------------------------------------------------------------
@@ -255,7 +262,7 @@ def test_a_symlinked_source_is_read_through_and_move_removes_only_the_link(db_pa
     link.symlink_to(src)
     with local_session(db_path) as s:
         doc = document_ops.create_document_with_file(s, link, move=True)
-    files = db_path.parent / "files"
+    files = db_path.parent / "chat.db-files"
     stored = files / doc.stored_name
     assert not stored.is_symlink() and stored.read_bytes() == src.read_bytes()
     assert not os.path.lexists(link) and src.exists()
@@ -266,15 +273,15 @@ def test_a_symlinked_files_folder_is_followed_and_no_link_is_created(db_path, sr
     elsewhere = tmp_path / "other-disk"
     elsewhere.mkdir(mode=0o700)
     db_path.parent.mkdir(parents=True)
-    (db_path.parent / "files").symlink_to(elsewhere, target_is_directory=True)
+    (db_path.parent / "chat.db-files").symlink_to(elsewhere, target_is_directory=True)
     with local_session(db_path) as s:
         doc = document_ops.create_document_with_file(s, src)
         assert document_ops.verify_file_store(s).ok
     assert (elsewhere / doc.stored_name).read_bytes() == src.read_bytes()
-    assert [p for p in tmp_path.rglob("*") if p.is_symlink()] == [db_path.parent / "files"]
+    assert [p for p in tmp_path.rglob("*") if p.is_symlink()] == [db_path.parent / "chat.db-files"]
     with local_session(db_path) as s:
         assert document_ops.delete_document(s, doc.id, delete_file=True)
-    assert list(elsewhere.iterdir()) == []
+    assert entries(elsewhere) == []
 
 
 @posix_only
@@ -283,7 +290,7 @@ def test_a_symlink_planted_in_the_store_is_never_followed(db_path, src, tmp_path
     secret.write_bytes(b"do not read")
     with local_session(db_path) as s:
         doc = document_ops.create_document_with_file(s, src)
-    stored = db_path.parent / "files" / doc.stored_name
+    stored = db_path.parent / "chat.db-files" / doc.stored_name
     stored.unlink()
     stored.symlink_to(secret)
     with local_session(db_path) as s:
@@ -362,5 +369,5 @@ def test_a_failing_rollback_hook_does_not_hide_the_original_error(db_path, caplo
 def test_no_temporary_file_survives_a_stored_document(db_path, src):
     with local_session(db_path) as s:
         document_ops.create_document_with_file(s, src)
-    names = os.listdir(db_path.parent / "files")
+    names = entries(db_path.parent / "chat.db-files")
     assert len(names) == 1 and not names[0].startswith(TEMP_PREFIX)

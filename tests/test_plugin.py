@@ -33,7 +33,9 @@ def test_second_of_two_does_not_see_it(localchat_session):
     assert User.select().count() == 1
 
 def test_store_has_its_files_folder(localchat_store):
-    assert localchat_store.files_dir == localchat_store.path.parent / "files"
+    assert localchat_store.files_dir == localchat_store.path.with_name(
+        localchat_store.path.name + "-files"
+    )
 
 def test_factories_fill_in_what_the_test_does_not_care_about(make_message, make_document):
     reply = make_message(role="assistant", content="Hello!")

@@ -1,4 +1,4 @@
-"""Documents: metadata rows, with their bytes in the store's ``files/`` folder.
+"""Documents: metadata rows, with their bytes in the store's own file folder.
 
     import pathlib, tempfile
     from localchat import local_session
@@ -11,14 +11,21 @@
         assert (doc.filename, doc.mime_type) == ("Report.PDF", "application/pdf")
         with open_document(s, doc.id) as fh:
             assert fh.read(5) == b"%PDF-"
+        assert open(doc.path, "rb").read(5) == b"%PDF-"   # doc.path: where the bytes are
 
-The source is copied (``move=True`` removes it once the transaction commits).
-Identical content is stored once and shared; a shared file is deleted only
-when the last document using it is gone, and only after the commit. A file
-written in a transaction that rolls back is removed again. ``storage_dir``
-puts the file in another folder than the store's ``files/`` (its full path is
-then recorded in ``path``). :func:`verify_file_store` compares rows and disk;
-:func:`repair_file_store` removes orphan files (a dry run unless told).
+The store's own folder is ``<database file name>-files/`` beside the database,
+marked with the store's identity (``.localchat-store-<uuid hex>``). The source
+is copied (``move=True`` removes it once the transaction commits, if it is
+still exactly what was stored). Identical content is stored once and shared; a
+shared file is deleted only when the last document using it is gone, only
+after the commit, and only if it is the store's own (a name the store makes,
+in a folder carrying its marker). A file written in a transaction that rolls
+back is removed again. ``storage_dir`` puts the file in another folder (marked
+too; its full path is then recorded in the ``path`` column).
+:func:`open_document` reads a metadata-only document's path only inside the
+store's folders unless ``allow_outside=True``. :func:`verify_file_store`
+compares rows and disk; :func:`repair_file_store` removes orphan files (a dry
+run unless told).
 """
 
 from __future__ import annotations
@@ -32,22 +39,36 @@ from typing import IO, Any
 import peewee
 
 from ..database import Session
-from ..errors import FileStoreError, NotFound, ValidationError
+from ..errors import FileStoreError, NotFound, OutsideStore, ValidationError
 from ..files import (
+    check_path_argument,
     clean_filename,
+    folder_markers,
     guess_mime_type,
+    has_marker,
     hash_file,
     is_stored_name,
+    mark_folder,
+    marker_name,
     new_stored_name,
     open_stored,
     private_folder,
     remove_if_unreferenced,
+    remove_source_if_unchanged,
     spool,
     store_local_file,
 )
 from ..models import Conversation, Document, Message, User
+from ..models.documents import stored_file_location
 from ._base import check_text, get_row, operation, paginate, update_row
-from .file_store import default_folder, release_later, repair_file_store, verify_file_store
+from .file_store import (
+    default_folder,
+    legacy_folder,
+    release_later,
+    repair_file_store,
+    store_identity,
+    verify_file_store,
+)
 
 __all__ = [
     "store_local_file",
@@ -113,30 +134,55 @@ def _links(user_id: Any, conversation_id: Any, message_id: Any) -> dict[str, Any
     return links
 
 
-def _target_folder(s: Session, storage_dir: Any) -> tuple[Path, bool]:
-    """The real folder to write into, and whether it is not the store's own."""
-    default = s.store.files_dir
+def _target_folder(s: Session, storage_dir: Any, identity: str) -> tuple[Path, bool]:
+    """The real folder to write into, and whether it is not the store's own.
+
+    The store's own folder must not carry another store's marker (it would
+    be that store's folder: a database renamed or replaced).
+    """
+    own = default_folder(s)
     if storage_dir is None:
-        if default is None:
+        if own is None:
             raise FileStoreError(
-                "this store has no files/ folder (PostgreSQL); pass storage_dir=..."
+                "this store has no file folder of its own (PostgreSQL); pass storage_dir=..."
             )
-        return private_folder(default), False
-    folder = private_folder(storage_dir)
-    return folder, folder != default_folder(s)
+        folder = private_folder(own)
+    else:
+        folder = private_folder(storage_dir)
+    custom = folder != own
+    if not custom and not has_marker(folder, identity):
+        owners = folder_markers(folder)
+        if owners:
+            raise FileStoreError(
+                f"{str(folder)!r} belongs to another localchat store (marker "
+                f"{marker_name(sorted(owners)[0])}); nothing was stored. Was the database "
+                "renamed or replaced? Move that folder away, or pass storage_dir=..."
+            )
+    return folder, custom
 
 
 def _location(s: Session, doc: Document) -> Path | None:
     """Where the document's bytes are; None if nowhere (or the row was tampered with)."""
     if doc.stored_name:
-        if not is_stored_name(doc.stored_name):
-            return None
-        if doc.path:
-            where = Path(doc.path)
-            return where if where.is_absolute() and where.name == doc.stored_name else None
-        folder = default_folder(s)
-        return folder / doc.stored_name if folder is not None else None
-    return Path(doc.path) if doc.path else None
+        return stored_file_location(
+            doc.stored_name, doc.recorded_path, default_folder(s), legacy_folder(s)
+        )
+    return Path(doc.recorded_path) if doc.recorded_path else None
+
+
+def _inside_store(s: Session, real: Path) -> bool:
+    """Whether the real path ``real`` is a file the store may read without being told.
+
+    Anything directly in its own folder; in ``files/`` of an old store or a
+    ``storage_dir`` marked as this store's (folders that may also hold the
+    user's own files), only a file with a name the store makes.
+    """
+    folder = real.parent
+    if folder == default_folder(s):
+        return True
+    if not is_stored_name(real.name):
+        return False
+    return folder == legacy_folder(s) or has_marker(folder, store_identity(s))
 
 
 def _same_content(
@@ -148,17 +194,20 @@ def _same_content(
     )
     for doc in query.order_by(Document.id):
         where = _location(s, doc)
-        if where is not None and where.parent == folder and bool(doc.path) == custom:
+        if where is not None and where.parent == folder and bool(doc.recorded_path) == custom:
             return doc, where
     return None
 
 
-def _remove_source_later(s: Session, src: Any, doc_id: int, stored: Path, sha256: str) -> None:
-    """After the commit, remove the moved source, if the copy it became is safe.
+def _remove_source_later(
+    s: Session, src: str, doc_id: int, stored: Path, sha256: str, source_id: Any
+) -> None:
+    """After the commit, remove the moved source, if it is still exactly what was stored.
 
     Checked when it runs: the row committed (a callback left over from a
-    savepoint rolled back alone must not delete the user's only copy) and the
-    stored file still holds exactly the source's content.
+    savepoint rolled back alone must not delete the user's only copy), the
+    stored file still holds the content, and the source is still the file
+    that was copied, with those very bytes (:func:`remove_source_if_unchanged`).
     """
     db = s.db
 
@@ -168,7 +217,7 @@ def _remove_source_later(s: Session, src: Any, doc_id: int, stored: Path, sha256
                 return
             if hash_file(stored)[0] != sha256:
                 return
-            os.unlink(src)
+            remove_source_if_unchanged(src, source_id, sha256)
 
     s.after_commit(remove)
 
@@ -187,7 +236,7 @@ def create_document(
 ) -> Document:
     """Record a document by metadata only: nothing is read, copied or checked on disk."""
     if path is not None:
-        path = check_text("path", os.fsdecode(path))
+        path = check_text("path", check_path_argument("path", path))
     name = clean_filename(filename)
     return Document.create(
         filename=name,
@@ -215,31 +264,38 @@ def create_document_with_file(
     """Copy ``src_path`` into the store and record it; the Document row.
 
     ``original_filename`` (default: the source's name) is kept, cleaned, in
-    ``filename``; the file is stored as ``<uuid><.ext>``. Content already in
-    the folder is not stored twice. ``move=True`` removes the source after the
-    commit. ``max_bytes`` refuses larger files with ``ValidationError``.
+    ``filename``; the file is stored as ``<uuid><.ext>`` in the store's own
+    folder, or in ``storage_dir`` (both marked as this store's). Content
+    already in the folder is not stored twice. ``move=True`` removes the
+    source after the commit, if it is still the file that was copied, with the
+    same bytes. ``max_bytes`` refuses larger files with ``ValidationError``.
     """
+    source = check_path_argument("source path", src_path)
     if original_filename is None:
-        original_filename = os.path.basename(os.fsdecode(src_path))
+        original_filename = os.path.basename(source)
     filename = clean_filename(original_filename)
     fields = {"tags": _tags(tags), **_links(user_id, conversation_id, message_id)}
-    folder, custom = _target_folder(s, storage_dir)
-    if move and Path(os.path.realpath(src_path)).parent == folder:
-        raise ValidationError(f"{os.fsdecode(src_path)!r} is already in the storage folder.")
-    with spool(src_path, folder, max_bytes=max_bytes) as sp:
+    if storage_dir is not None:
+        check_path_argument("storage_dir", storage_dir)
+    identity = store_identity(s)
+    folder, custom = _target_folder(s, storage_dir, identity)
+    if move and Path(os.path.realpath(source)).parent == folder:
+        raise ValidationError(f"{source!r} is already in the storage folder.")
+    with spool(source, folder, max_bytes=max_bytes) as sp:
+        mark_folder(folder, identity)  # the copy succeeded: the folder holds our file now
         found = _same_content(s, folder, custom, sp.sha256)
         if found is not None and _has_content(found[1], sp.size, sp.sha256):
             name, final, new = str(found[0].stored_name), found[1], False
         else:  # new content, or a missing/damaged shared file healed in place
             name = str(found[0].stored_name) if found else new_stored_name(filename)
             final, new = sp.install(name), True
-            release = functools.partial(remove_if_unreferenced, s.db, name, final)
+            release = functools.partial(remove_if_unreferenced, s.db, name, final, identity)
             s.after_rollback(release)
             s.after_commit(release)  # also covers a savepoint rolled back alone
     try:
         doc = Document.create(
             filename=filename,
-            path=str(final) if custom else None,
+            recorded_path=str(final) if custom else None,
             stored_name=name,
             sha256=sp.sha256,
             size=sp.size,
@@ -248,10 +304,10 @@ def create_document_with_file(
         )
     except BaseException:
         if new:
-            remove_if_unreferenced(s.db, name, final)
+            remove_if_unreferenced(s.db, name, final, identity)
         raise
     if move:
-        _remove_source_later(s, src_path, doc.id, final, sp.sha256)
+        _remove_source_later(s, source, doc.id, final, sp.sha256, sp.source_id)
     return doc
 
 
@@ -302,8 +358,16 @@ def list_documents(
 
 
 @operation
-def open_document(s: Session, document_id: Any) -> IO[bytes]:
-    """The document's bytes as a binary file object (close it, or use ``with``)."""
+def open_document(s: Session, document_id: Any, *, allow_outside: bool = False) -> IO[bytes]:
+    """The document's bytes as a binary file object (close it, or use ``with``).
+
+    A stored file is opened where the store put it (never through a symlink).
+    A metadata-only document's ``path`` is opened only if it is a file
+    directly in the store's own folder, or one with a name the store makes
+    directly in ``files/`` of an old store or in a ``storage_dir`` marked as
+    this store's; any other path raises ``OutsideStore`` unless the caller
+    passes ``allow_outside=True``.
+    """
     doc = _required(Document, document_id, "document")
     where = _location(s, doc)
     if where is None:
@@ -311,8 +375,19 @@ def open_document(s: Session, document_id: Any) -> IO[bytes]:
     if doc.stored_name:
         return open_stored(where)
     try:
-        return open(where, "rb")
-    except OSError as exc:
+        real = Path(os.path.realpath(where))
+    except (OSError, ValueError) as exc:
+        raise FileStoreError(f"cannot open {str(where)!r}: {exc}") from exc
+    if not allow_outside:
+        if not _inside_store(s, real):
+            raise OutsideStore(
+                f"document {doc.id}: {str(where)!r} is outside the store's folders; "
+                "localchat opens it only with open_document(..., allow_outside=True)."
+            )
+        return open_stored(real)
+    try:
+        return open(real, "rb")
+    except (OSError, ValueError) as exc:
         raise FileStoreError(f"cannot open {str(where)!r}: {exc}") from exc
 
 
@@ -356,8 +431,10 @@ def attach_document(
 def delete_document(s: Session, document_id: Any, delete_file: bool = False) -> bool:
     """Delete the row; with ``delete_file=True`` also its stored file, after the commit.
 
-    A file shared with other documents stays until the last of them goes. A
-    metadata-only document's ``path`` is never deleted: it is not the store's.
+    A file shared with other documents stays until the last of them goes. Only
+    the store's own files are deleted (a name the store makes, in a folder
+    carrying this store's marker): a metadata-only document's ``path``, a file
+    in ``files/`` of an old store, or a row pointing anywhere else never is.
     """
     doc = get_row(Document, document_id)
     if doc is None:

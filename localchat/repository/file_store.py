@@ -9,11 +9,15 @@
         repair_file_store(s, dry_run=False)      # orphans go once this commits
 
 Read by ``localchat files verify|repair``. A file is an *orphan* when it sits
-in the store's ``files/`` folder and no document names it (temporary files of
-interrupted writes included); other folders given as ``storage_dir`` are
-checked for the files their documents name, never searched for orphans.
-With SQLite a session holds the write lock, so no other writer is half-way
-through storing a file while the folder is scanned.
+in the store's own folder (``<database>-files/``), has a name the store makes
+(``<32 hex>[.ext]``, or ``.tmp-...`` of an interrupted write) and no document
+names it. Repair removes orphans only from a folder that carries this store's
+marker and no other store's; a file of any other name there is reported as
+``foreign`` and never removed. Other folders given as ``storage_dir``, and
+``files/`` of stores made before migration 0005, are checked for the files
+their documents name, never searched for orphans. With SQLite a session holds
+the write lock, so no other writer is half-way through storing a file while
+the folder is scanned.
 """
 
 from __future__ import annotations
@@ -26,36 +30,80 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import peewee
+
 from ..database import Session
-from ..files import TEMP_PREFIX, hash_file, is_stored_name, remove_if_unreferenced
+from ..errors import FileStoreError
+from ..files import (
+    MARKER_PREFIX,
+    TEMP_PREFIX,
+    folder_markers,
+    hash_file,
+    is_store_file_name,
+    remove_if_unreferenced,
+)
 from ..models import Document
+from ..models.documents import stored_file_location
 from ._base import operation
 
 __all__ = [
     "FileIssue",
     "FileStoreReport",
     "check_folder",
+    "store_identity",
     "verify_file_store",
     "repair_file_store",
 ]
 
 
+IDENTITY_TABLE = "store_identity"
+
+
+def store_identity(s: Session) -> str:
+    """This store's uuid (32 hex digits), from migration 0005's one-row table."""
+    facts = s.store.schema_facts
+    known = facts.get(IDENTITY_TABLE)
+    if known is None:
+        try:
+            if not s.db.table_exists(IDENTITY_TABLE):
+                raise FileStoreError(
+                    f"{s.store.config.describe()} has no store identity (migration "
+                    "0005_store_identity is not applied); run `localchat migrate up`."
+                )
+            row = s.db.execute_sql(
+                f'SELECT "uuid" FROM "{IDENTITY_TABLE}" ORDER BY "id" LIMIT 1'
+            ).fetchone()
+        except peewee.PeeweeException as exc:
+            raise FileStoreError(f"cannot read the store identity: {exc}") from exc
+        if row is None:
+            raise FileStoreError(f"the {IDENTITY_TABLE} table of this store is empty.")
+        known = facts[IDENTITY_TABLE] = str(row[0])
+    return str(known)
+
+
 def default_folder(s: Session) -> Path | None:
-    """The real path of the store's own ``files/`` folder (None on PostgreSQL)."""
+    """The real path of the store's own folder, ``<database>-files`` (None on PostgreSQL)."""
     folder = s.store.files_dir
     return Path(os.path.realpath(folder)) if folder is not None else None
 
 
+def legacy_folder(s: Session) -> Path | None:
+    """The real path of ``files/`` beside the database: read-only, for old stores' files."""
+    folder = s.store.config.legacy_files_dir
+    return Path(os.path.realpath(folder)) if folder is not None else None
+
+
 def release_later(s: Session, name: str, path: Path) -> None:
-    """Delete the file after the commit if no document uses it then."""
-    s.after_commit(functools.partial(remove_if_unreferenced, s.db, name, path))
+    """Delete the file after the commit if it is the store's own and no document uses it."""
+    callback = functools.partial(remove_if_unreferenced, s.db, name, path, store_identity(s))
+    s.after_commit(callback)
 
 
 @dataclass(frozen=True)
 class FileIssue:
     """One disagreement between the rows and the disk."""
 
-    kind: str  # missing | orphan | size_mismatch | hash_mismatch | not_a_file
+    kind: str  # missing | orphan | foreign | size_mismatch | hash_mismatch | not_a_file
     name: str
     path: str
     document_ids: tuple[int, ...] = ()
@@ -72,6 +120,10 @@ class FileStoreReport:
     issues: list[FileIssue] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     dry_run: bool = True
+    #: Whether orphans may be removed: the folder carries this store's marker only.
+    cleanable: bool = False
+    #: Why orphans are not removed, when they are not.
+    note: str = ""
 
     @property
     def ok(self) -> bool:
@@ -95,6 +147,10 @@ class FileStoreReport:
         return self.of_kind("orphan")
 
     @property
+    def foreign(self) -> list[FileIssue]:
+        return self.of_kind("foreign")
+
+    @property
     def mismatches(self) -> list[FileIssue]:
         return self.of_kind("size_mismatch") + self.of_kind("hash_mismatch")
 
@@ -107,6 +163,8 @@ class FileStoreReport:
             "issues": [asdict(i) | {"document_ids": list(i.document_ids)} for i in self.issues],
             "removed": self.removed,
             "dry_run": self.dry_run,
+            "cleanable": self.cleanable,
+            "note": self.note,
         }
 
 
@@ -115,12 +173,16 @@ def check_folder(
     rows: Iterable[tuple[int, str | None, str | None, str | None, int | None]],
     *,
     hashes: bool = True,
+    legacy: Path | None = None,
+    identity: str | None = None,
 ) -> FileStoreReport:
     """Compare document rows ``(id, stored_name, path, sha256, size)`` with the disk.
 
     Files of rows with a stored name are checked wherever they live (``folder``
-    when ``path`` is empty). Orphans are looked for in ``folder`` only: a file
-    there that no row names (temporary files of interrupted writes included).
+    when ``path`` is empty, or ``legacy`` if the file is only there). Orphans
+    are looked for in ``folder`` only: a file there with a name the store
+    makes that no row names. ``cleanable`` says whether ``folder`` carries the
+    marker of the store ``identity`` and of no other store.
     """
     report = FileStoreReport(str(folder) if folder is not None else None)
     expected: dict[Path, list[tuple[int, str, str | None, int | None]]] = {}
@@ -131,32 +193,51 @@ def check_folder(
             protected.add(_real(path))
         if not name:
             continue
-        location = _real(path) if path else (folder / name if folder is not None else None)
-        bad_path = bool(path) and not Path(path or "").is_absolute()
-        if location is None or bad_path or not is_stored_name(name) or location.name != name:
-            report.issues.append(
-                FileIssue("missing", name, str(location or name), (doc_id,), "no usable location")
-            )
+        found = stored_file_location(name, path, folder, legacy)
+        if found is None:
+            where = str(path or name)
+            report.issues.append(FileIssue("missing", name, where, (doc_id,), "no usable location"))
             continue
-        expected.setdefault(location, []).append((doc_id, name, sha, size))
+        expected.setdefault(_real(str(found)), []).append((doc_id, name, sha, size))
     for location, users in sorted(expected.items()):
         report.files += 1
         issue = _check_one(location, users, hashes)
         if issue is not None:
             report.issues.append(issue)
     if folder is not None and folder.is_dir():
+        _ownership(report, folder, identity)
         for entry in sorted(os.scandir(folder), key=lambda e: e.name):
             entry_path = Path(entry.path)
             if entry_path in expected or entry_path in protected:
                 continue
-            if entry.is_file(follow_symlinks=False) or entry.is_symlink():
+            if entry.name.startswith(MARKER_PREFIX) and entry.is_file(follow_symlinks=False):
+                continue
+            plain = entry.is_file(follow_symlinks=False) or entry.is_symlink()
+            if plain and is_store_file_name(entry.name):
                 detail = "interrupted write" if entry.name.startswith(TEMP_PREFIX) else ""
                 report.issues.append(FileIssue("orphan", entry.name, entry.path, (), detail))
+            elif plain:
+                detail = "not written by the store; never removed"
+                report.issues.append(FileIssue("foreign", entry.name, entry.path, (), detail))
             else:
                 report.issues.append(
                     FileIssue("not_a_file", entry.name, entry.path, (), "unexpected entry")
                 )
     return report
+
+
+def _ownership(report: FileStoreReport, folder: Path, identity: str | None) -> None:
+    """Set ``cleanable`` (and ``note``) from the markers found in ``folder``."""
+    owners = folder_markers(folder)
+    if identity is not None and owners == {identity}:
+        report.cleanable = True
+    elif not owners:
+        report.note = "orphans are not removed: the folder is not marked as this store's"
+    elif identity not in owners:
+        report.note = "orphans are not removed: the folder is marked by another store"
+    else:
+        others = ", ".join(sorted(owners - {identity}))
+        report.note = f"orphans are not removed: the folder is shared with another store ({others})"
 
 
 def _real(path: str) -> Path:
@@ -193,26 +274,35 @@ def verify_file_store(s: Session, *, hashes: bool = True) -> FileStoreReport:
     """Compare the document rows with the files: missing, orphan, damaged. Read-only.
 
     ``hashes=False`` checks sizes only (fast). Orphans are looked for in the
-    store's own ``files/`` folder; files in other ``storage_dir`` folders are
-    checked for presence, size and content.
+    store's own folder; files in other ``storage_dir`` folders, and in
+    ``files/`` of stores made before migration 0005, are checked for
+    presence, size and content.
     """
     rows = Document.select(
         Document.id, Document.stored_name, Document.path, Document.sha256, Document.size
     ).tuples()
-    return check_folder(default_folder(s), list(rows), hashes=hashes)  # type: ignore[arg-type]
+    return check_folder(
+        default_folder(s),
+        list(rows),  # type: ignore[arg-type]
+        hashes=hashes,
+        legacy=legacy_folder(s),
+        identity=store_identity(s),
+    )
 
 
 @operation
 def repair_file_store(s: Session, dry_run: bool = True, *, hashes: bool = True) -> FileStoreReport:
     """Remove orphan files (after the commit); a dry run unless ``dry_run=False``.
 
-    ``report.removed`` names the files removed (or that would be). Missing or
+    ``report.removed`` names the files removed (or that would be): orphans of
+    the store's own folder, only while it carries this store's marker and no
+    other's (else ``report.note`` says why nothing is removed). Missing or
     damaged files are reported, never "fixed": they need a backup, or the same
-    content stored again, which heals them.
+    content stored again, which heals them. Foreign files are never removed.
     """
     report = verify_file_store(s, hashes=hashes)
     report.dry_run = dry_run
-    for issue in report.orphans:
+    for issue in report.orphans if report.cleanable else []:
         report.removed.append(issue.name)
         if not dry_run:
             release_later(s, issue.name, Path(issue.path))
