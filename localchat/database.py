@@ -7,11 +7,12 @@
     with local_session() as s:                  # a fresh temporary store
         ...
 
-A *store* is one database (a SQLite file with its own ``<file>-files/`` folder
-beside it, or a
-PostgreSQL database). A *session* is one transaction on one store in one
-thread; it binds localchat's models to that store for its duration, so two
-stores can be used one after the other or nested and never mix.
+A *store* is one database (a SQLite file with its own ``<file>-files/``
+folder beside it, or a PostgreSQL database). A *session* is one transaction on
+one store in one thread; it binds localchat's models to that store for its
+duration, so two stores can be used one after the other or nested and never
+mix. ``get_session(readonly=True)`` is a read session: a snapshot that never
+waits for a writer and never writes.
 """
 
 from __future__ import annotations
