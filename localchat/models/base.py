@@ -18,12 +18,20 @@ import threading
 import uuid as _uuid
 from typing import Any
 
-from peewee import AutoField, DatabaseProxy, DateTimeField, Model, UUIDField
+from peewee import SQL, AutoField, DatabaseProxy, DateTimeField, Model, NodeList, UUIDField
 from playhouse.shortcuts import model_to_dict
 
 from ..errors import NoSession
 
-__all__ = ["router", "utcnow", "UTCDateTimeField", "HexUUIDField", "BaseModel", "TimestampedModel"]
+__all__ = [
+    "router",
+    "utcnow",
+    "IdField",
+    "UTCDateTimeField",
+    "HexUUIDField",
+    "BaseModel",
+    "TimestampedModel",
+]
 
 
 class _SessionRouter(DatabaseProxy):
@@ -123,10 +131,25 @@ class HexUUIDField(UUIDField):
         return super().python_value(value)
 
 
+class IdField(AutoField):
+    """The integer primary key; its values are never handed out twice.
+
+    SQLite DDL gets ``AUTOINCREMENT`` (what migration 0006 gives every table):
+    a plain ``INTEGER PRIMARY KEY`` would give the next row the id of a deleted
+    newest row. PostgreSQL's ``SERIAL`` sequence never goes back on its own.
+    """
+
+    def ddl(self, ctx: Any) -> Any:
+        node = super().ddl(ctx)
+        if ctx.state.field_types.get("AUTO") == "INTEGER":  # SQLite
+            return NodeList((node, SQL("AUTOINCREMENT")))
+        return node
+
+
 class BaseModel(Model):
     """Base of every localchat table: integer ``id`` and ``to_dict()``."""
 
-    id = AutoField()
+    id = IdField()
 
     class Meta:
         database = router
