@@ -11,8 +11,7 @@ import stat
 
 import pytest
 
-from localchat import ValidationError
-from localchat import cli
+from localchat import ValidationError, cli
 from localchat.cli import main
 from localchat.export import (
     EXPORT_FIELDS,
