@@ -172,12 +172,26 @@ def test_a_bulk_import_does_not_reuse_the_id_of_a_deleted_newest_message(localch
     assert add_message(s, conv.id, "user", "after").id > imported.id
 
 
+def _integer_id_tables(path: Path) -> list[str]:
+    conn = _connect(path)
+    try:
+        return [
+            t
+            for t in _plain_tables(path)
+            if [(c[1], c[2].upper()) for c in conn.execute(f'PRAGMA table_info("{t}")') if c[5]]
+            == [("id", "INTEGER")]
+        ]
+    finally:
+        conn.close()
+
+
 def test_every_table_with_an_integer_id_is_autoincrement_in_a_fresh_store(localchat_db_path):
     tables = _schema(localchat_db_path, "table")
-    plain = [t for t in _plain_tables(localchat_db_path) if t != "schema_migration"]
-    assert {m._meta.table_name for m in ALL_MODELS} <= set(plain)
-    for table in plain:
-        assert _id_column(tables[table]).endswith("PRIMARY KEY AUTOINCREMENT"), table
+    with_ids = [t for t in _integer_id_tables(localchat_db_path) if t != "schema_migration"]
+    assert {m._meta.table_name for m in ALL_MODELS} <= set(with_ids)
+    for table in with_ids:
+        assert "AUTOINCREMENT" in _id_column(tables[table]), table
+    assert "AUTOINCREMENT" not in tables["schema_migration"].upper()  # the runner's own
 
 
 def test_the_models_declare_the_id_the_migrations_make(localchat_session):
