@@ -34,6 +34,7 @@ it was (content and mode), and nothing half-written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import stat
@@ -141,6 +142,7 @@ def open_export_file(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
       temporary file is removed and an existing ``path`` keeps its content and
       mode. A completed export replaces an existing file with a private one.
     * A symbolic link is followed: the file it points to is replaced, the link stays.
+    * A read-only file (no write permission for its owner) is refused, untouched.
     * A device or pipe (``/dev/stdout``, a FIFO) is written in place, its mode untouched.
 
     ValidationError if ``path`` is a directory or its folder does not exist;
@@ -154,6 +156,9 @@ def open_export_file(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
         mode = None
     if mode is not None and stat.S_ISDIR(mode):
         raise ValidationError(f"{shown}: Is a directory; give the name of a file to export to.")
+    if mode is not None and stat.S_ISREG(mode) and not mode & stat.S_IWUSR:
+        # what open(path, "w") refuses (root included): never replace a read-only file
+        raise PermissionError(errno.EACCES, "Permission denied (the file is read-only)", shown)
     if mode is not None and not stat.S_ISREG(mode):
         with open(target, "w", encoding="utf-8") as fp:  # a device or pipe: in place
             yield fp

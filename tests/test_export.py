@@ -198,3 +198,13 @@ def test_open_export_file_gives_a_text_file_that_appears_when_the_block_ends(tmp
         fp.write("Grüße\n")
         assert not target.exists()
     assert target.read_text(encoding="utf-8") == "Grüße\n"
+
+
+def test_a_read_only_existing_file_is_refused_and_left_alone(localchat_db_path, tmp_path, capsys):
+    out = tmp_path / "keep.jsonl"
+    out.write_text("protected\n")
+    out.chmod(0o444)
+    assert _export(_seeded(localchat_db_path), out) == 2
+    assert f"{out}: Permission denied" in capsys.readouterr().err
+    assert out.read_text() == "protected\n" and stat.S_IMODE(out.stat().st_mode) == 0o444
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.jsonl"]
