@@ -16,9 +16,12 @@ case. A username may not contain ``@``, so a login is never ambiguous.
 
 Passwords: ``hash_password`` uses the standard library's scrypt; the stored
 string carries its parameters and salt (see ``localchat.repository._passwords``
-for the choice of KDF and cost). Web sessions: only the sha256 of the token the
-caller holds is stored, and an expired session (or one of a deactivated user)
-is never returned.
+for the choice of KDF and cost). Only such a hash is ever stored: ``create_user``
+and ``update_user`` refuse any other ``password_hash`` (a plain password, another
+library's hash), and ``set_password(s, user_id, "pw")`` hashes for the caller.
+``to_dict()`` of a user or a web session leaves the hashes out. Web sessions:
+only the sha256 of the token the caller holds is stored, and an expired session
+(or one of a deactivated user) is never returned.
 """
 
 from __future__ import annotations
