@@ -28,7 +28,7 @@ from . import __version__, schema
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
-from .export import export_messages_jsonl
+from .export import export_messages_jsonl, open_export_file
 from .repository.file_store import FileStoreReport, repair_file_store, verify_file_store
 from .search import search_messages
 
@@ -181,7 +181,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not store.exists():
         print("the database does not exist yet: nothing to export.", file=sys.stderr)
         return 0
-    target = open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout)
+    target = open_export_file(out) if out else contextlib.nullcontext(sys.stdout)
     with store.read_session() as s, target as fp:
         n = export_messages_jsonl(s, fp, conversation_id=getattr(args, "conversation", None))
     print(f"exported {n} message(s) to {out or 'standard output'}.", file=sys.stderr)

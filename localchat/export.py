@@ -11,6 +11,9 @@
 
     $ localchat export --out chats.jsonl
 
+    with local_session() as s, open_export_file("chats.jsonl") as fp:
+        export_messages_jsonl(s, fp)   # chats.jsonl appears (0600) when the block ends
+
 One JSON object per message, oldest row first::
 
     {"uuid": "…", "conversation": "<conversation uuid>", "parent": "<uuid or null>",
@@ -20,20 +23,33 @@ One JSON object per message, oldest row first::
 Rows are read in keyset pages of ``batch_size`` (``WHERE id > last``), never
 all at once, so memory stays flat whatever the store's size, on SQLite and
 PostgreSQL alike.
+
+:func:`open_export_file` is how ``--out FILE`` is written: the export holds
+every message, so the file is private (0600, whatever the umask) like the
+database itself, and it is written beside its final name and renamed into
+place only once complete: a failed export leaves an existing file exactly as
+it was (content and mode), and nothing half-written.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import stat
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from .database import Session
+from .errors import ValidationError
 from .models import Conversation, Message
 from .repository._base import fits_int64
 from .repository._checks import check_positive_int
 
-__all__ = ["EXPORT_FIELDS", "iter_message_records", "export_messages_jsonl"]
+__all__ = ["EXPORT_FIELDS", "iter_message_records", "export_messages_jsonl", "open_export_file"]
 
 #: The keys of every exported record, in order.
 EXPORT_FIELDS = (
@@ -114,3 +130,54 @@ def export_messages_jsonl(
         write("\n")
         n += 1
     return n
+
+
+@contextlib.contextmanager
+def open_export_file(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """A UTF-8 text file to write an export to; it appears at ``path`` when the block ends.
+
+    * The file is created 0600 (private to the user, whatever the umask).
+    * It is written to a temporary file in the same folder and renamed over
+      ``path`` only when the block ends without an exception; otherwise the
+      temporary file is removed and an existing ``path`` keeps its content and
+      mode. A completed export replaces an existing file with a private one.
+    * A symbolic link is followed: the file it points to is replaced, the link stays.
+    * A read-only file (no write permission for its owner) is refused, untouched.
+    * A device or pipe (``/dev/stdout``, a FIFO) is written in place, its mode untouched.
+
+    ValidationError if ``path`` is a directory or its folder does not exist;
+    other ``OSError`` (permissions, a full disk) name ``path`` and propagate.
+    """
+    shown = os.fspath(path)
+    target = Path(os.path.realpath(path))
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise ValidationError(f"{shown}: Is a directory; give the name of a file to export to.")
+    if mode is not None and stat.S_ISREG(mode) and not mode & stat.S_IWUSR:
+        # what open(path, "w") refuses (root included): never replace a read-only file
+        raise PermissionError(errno.EACCES, "Permission denied (the file is read-only)", shown)
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(target, "w", encoding="utf-8") as fp:  # a device or pipe: in place
+            yield fp
+        return
+    if not target.parent.is_dir():
+        raise ValidationError(
+            f"{shown}: No such file or directory (the folder {target.parent} does not exist)."
+        )
+    try:
+        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    except OSError as exc:  # name the file the caller asked for, not the temporary one
+        raise type(exc)(exc.errno, exc.strerror, shown) from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fp:  # mkstemp: O_EXCL, mode 0600
+            yield fp
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

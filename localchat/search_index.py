@@ -192,8 +192,12 @@ def keep_triggers(db: peewee.Database, *tables: str) -> Iterator[None]:
     the rebuild fail (SQLite re-checks it when the new table is renamed into
     place): it is dropped before the block and recreated after it.
 
-    The rebuild copies rows with their ids, so the indexes stay valid. On
-    PostgreSQL (no rebuilds) it does nothing.
+    The rebuild copies rows with their ids, so the indexes stay valid. It
+    would also forget the largest id an ``AUTOINCREMENT`` table ever used (the
+    new table's ``sqlite_sequence`` row starts at the largest id present, so a
+    deleted newest row's id could come back): each table's sequence is put
+    back after the block, never lowered. On PostgreSQL (no rebuilds) it does
+    nothing.
     """
     if not isinstance(db, peewee.SqliteDatabase) or not tables:
         yield
@@ -211,6 +215,7 @@ def keep_triggers(db: peewee.Database, *tables: str) -> Iterator[None]:
         elif names.search(sql.split(" BEGIN", 1)[-1] if " BEGIN" in sql else sql):
             saved.append((name, sql))
             db.execute_sql(f'DROP TRIGGER "{name}"')
+    sequences = _sequences(db, tables)
     yield
     present = {
         row[0] for row in db.execute_sql("SELECT name FROM sqlite_master WHERE type = 'trigger'")
@@ -218,3 +223,30 @@ def keep_triggers(db: peewee.Database, *tables: str) -> Iterator[None]:
     for name, sql in saved:
         if name not in present:
             db.execute_sql(sql)
+    _restore_sequences(db, sequences)
+
+
+def _sequences(db: peewee.Database, tables: tuple[str, ...]) -> dict[str, int]:
+    """``sqlite_sequence`` of ``tables``: the largest id each ever used (migration 0006)."""
+    if not db.execute_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
+    ).fetchone():
+        return {}
+    marks = ", ".join("?" * len(tables))
+    sql = f"SELECT name, seq FROM sqlite_sequence WHERE name IN ({marks})"
+    return {name: int(seq) for name, seq in db.execute_sql(sql, tables).fetchall()}
+
+
+def _restore_sequences(db: peewee.Database, sequences: dict[str, int]) -> None:
+    for table, seq in sequences.items():
+        if not db.execute_sql(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (seq, table)
+        ).rowcount:
+            # An empty rebuilt table has no row yet; only AUTOINCREMENT tables get one.
+            sql = db.execute_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).fetchone()
+            if sql and "AUTOINCREMENT" in sql[0].upper():
+                db.execute_sql(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, seq)
+                )

@@ -1,6 +1,8 @@
 # ruff: noqa: E501  (the examples are quoted verbatim)
 """The reference examples for users, web sessions, chat sessions, exchanges, prompts,
-documents and the LLM registry run as written; only their import lines differ.
+documents and the LLM registry run as written; only their import lines differ, and
+the user example's password hash: the reference passes the literal ``"hashed_pw"``,
+which localchat refuses (only a hash made by ``hash_password`` is stored).
 
 Each block runs with a ``session`` and, where the block expects one from an earlier
 block, a ``user`` / ``chat_sess`` made beforehand.
@@ -18,7 +20,7 @@ from localchat.repository import create_chat_session, create_user
 USER = """
 from localchat.repository import users as user_ops
 
-user = user_ops.create_user(session, "user@example.com", "hashed_pw")
+user = user_ops.create_user(session, "user@example.com", user_ops.hash_password("pw"))
 fetched = user_ops.get_user(session, user.id)
 user_ops.update_user(session, user.id, email="new@example.com")
 user_ops.delete_user(session, user.id)

@@ -43,7 +43,8 @@ def test_drop_db_copies_the_store_first_and_the_copy_opens(full):
     assert _users_in(copy) == ["ada@example.org", "bob@example.org"]
     assert copy.stat().st_mode & 0o777 == 0o600
     with open_store(full).db.connection_context():
-        assert open_store(full).db.get_tables() == ["schema_migration"]
+        left = set(open_store(full).db.get_tables())
+    assert left <= {"schema_migration", "sqlite_sequence"}  # SQLite never drops the latter
 
 
 def test_reset_twice_keeps_the_copy_of_the_data(full):

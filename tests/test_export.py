@@ -5,12 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
+import re
+import stat
 
 import pytest
 
-from localchat import ValidationError
+from localchat import ValidationError, cli
 from localchat.cli import main
-from localchat.export import EXPORT_FIELDS, export_messages_jsonl, iter_message_records
+from localchat.export import (
+    EXPORT_FIELDS,
+    export_messages_jsonl,
+    iter_message_records,
+    open_export_file,
+)
 from localchat.repository import add_message, create_conversation
 
 
@@ -106,3 +114,97 @@ def test_cli_export_to_standard_output_leaves_it_open(localchat_db_path, capsys)
     print("still open")
     out = capsys.readouterr().out.splitlines()
     assert json.loads(out[0])["content"] == "hello" and out[1] == "still open"
+
+
+# -- the file --out writes ------------------------------------------------------
+
+
+def _seeded(localchat_db_path):
+    from localchat import open_store
+
+    with open_store(localchat_db_path).session() as s:
+        add_message(s, create_conversation(s).id, "user", "hello")
+    return localchat_db_path
+
+
+def _export(db, out):
+    return main(["--db", str(db), "export", "--out", str(out)])
+
+
+def test_cli_export_writes_a_private_file_whatever_the_umask(localchat_db_path, tmp_path):
+    out = tmp_path / "all.jsonl"
+    old = os.umask(0o022)
+    try:
+        assert _export(_seeded(localchat_db_path), out) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert json.loads(out.read_text())["content"] == "hello"
+
+
+def test_an_existing_file_is_replaced_by_a_private_one_only_once_the_export_is_complete(
+    localchat_db_path, tmp_path, monkeypatch, capsys
+):
+    db = _seeded(localchat_db_path)
+    out = tmp_path / "all.jsonl"
+    out.write_text("the previous export\n")
+    out.chmod(0o644)
+
+    def half_then_fail(s, fp, **kwargs):
+        fp.write('{"partial": true}\n')
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "export_messages_jsonl", half_then_fail)
+    assert _export(db, out) == 2
+    assert "No space left" in capsys.readouterr().err
+    assert out.read_text() == "the previous export\n"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all.jsonl"]  # no temporary left
+    monkeypatch.undo()
+    assert _export(db, out) == 0
+    assert json.loads(out.read_text())["content"] == "hello"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_export_through_a_symlink_writes_the_file_it_points_to(localchat_db_path, tmp_path):
+    real = tmp_path / "real.jsonl"
+    real.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(real)
+    assert _export(_seeded(localchat_db_path), link) == 0
+    assert link.is_symlink() and json.loads(real.read_text())["content"] == "hello"
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+
+
+def test_export_to_a_device_writes_in_place_and_leaves_its_mode(localchat_db_path):
+    before = os.stat("/dev/null")
+    assert _export(_seeded(localchat_db_path), "/dev/null") == 0
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_mode == before.st_mode
+
+
+@pytest.mark.parametrize("where", ["directory", "missing folder"])
+def test_open_export_file_refuses_a_directory_or_a_missing_folder(tmp_path, where):
+    target = tmp_path if where == "directory" else tmp_path / "missing" / "x.jsonl"
+    with pytest.raises(ValidationError, match=re.escape(str(target))):
+        with open_export_file(target):
+            pass
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_open_export_file_gives_a_text_file_that_appears_when_the_block_ends(tmp_path):
+    target = tmp_path / "x.jsonl"
+    with open_export_file(target) as fp:
+        fp.write("Grüße\n")
+        assert not target.exists()
+    assert target.read_text(encoding="utf-8") == "Grüße\n"
+
+
+def test_a_read_only_existing_file_is_refused_and_left_alone(localchat_db_path, tmp_path, capsys):
+    out = tmp_path / "keep.jsonl"
+    out.write_text("protected\n")
+    out.chmod(0o444)
+    assert _export(_seeded(localchat_db_path), out) == 2
+    assert f"{out}: Permission denied" in capsys.readouterr().err
+    assert out.read_text() == "protected\n" and stat.S_IMODE(out.stat().st_mode) == 0o444
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.jsonl"]

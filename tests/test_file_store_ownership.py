@@ -243,7 +243,7 @@ def test_the_identity_migration_goes_down_and_up_and_the_folder_stays_usable(tmp
     first = identity(db)
     with store.session() as s:
         doc = document_ops.create_document_with_file(s, src)
-    assert store.downgrade() == ["0005_store_identity"]
+    assert store.downgrade("0004_message_bumps_conversation")[-1] == "0005_store_identity"
     conn = sqlite3.connect(db)
     assert "store_identity" not in {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()

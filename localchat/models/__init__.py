@@ -8,7 +8,16 @@ two identical (``playhouse.schema_diff.diff_models``).
 """
 
 from .audit import AUDIT_STATUSES, AuditLog
-from .base import BaseModel, TimestampedModel, UTCDateTimeField, router, utcnow
+from .base import (
+    SECRET_FIELDS,
+    BaseModel,
+    IdField,
+    SecretField,
+    TimestampedModel,
+    UTCDateTimeField,
+    router,
+    utcnow,
+)
 from .chats import CONVERSATION_STATUSES, ROLES, Conversation, Message, Response
 from .documents import Document
 from .knowledge import KnowledgeChunk
@@ -21,16 +30,19 @@ __all__ = [
     "AUDIT_STATUSES",
     "CONVERSATION_STATUSES",
     "ROLES",
+    "SECRET_FIELDS",
     "AuditLog",
     "BaseModel",
     "Conversation",
     "Document",
+    "IdField",
     "KnowledgeChunk",
     "LLMModel",
     "LLMService",
     "Message",
     "PromptTemplate",
     "Response",
+    "SecretField",
     "TimestampedModel",
     "UTCDateTimeField",
     "User",

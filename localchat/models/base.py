@@ -18,12 +18,32 @@ import threading
 import uuid as _uuid
 from typing import Any
 
-from peewee import AutoField, DatabaseProxy, DateTimeField, Model, UUIDField
+from peewee import (
+    SQL,
+    AutoField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    Field,
+    Model,
+    NodeList,
+    UUIDField,
+)
 from playhouse.shortcuts import model_to_dict
 
 from ..errors import NoSession
 
-__all__ = ["router", "utcnow", "UTCDateTimeField", "HexUUIDField", "BaseModel", "TimestampedModel"]
+__all__ = [
+    "router",
+    "utcnow",
+    "IdField",
+    "SecretField",
+    "SECRET_FIELDS",
+    "UTCDateTimeField",
+    "HexUUIDField",
+    "BaseModel",
+    "TimestampedModel",
+]
 
 
 class _SessionRouter(DatabaseProxy):
@@ -123,18 +143,57 @@ class HexUUIDField(UUIDField):
         return super().python_value(value)
 
 
+class IdField(AutoField):
+    """The integer primary key; its values are never handed out twice.
+
+    SQLite DDL gets ``AUTOINCREMENT`` (what migration 0006 gives every table):
+    a plain ``INTEGER PRIMARY KEY`` would give the next row the id of a deleted
+    newest row. PostgreSQL's ``SERIAL`` sequence never goes back on its own.
+    """
+
+    def ddl(self, ctx: Any) -> Any:
+        node = super().ddl(ctx)
+        if ctx.state.field_types.get("AUTO") == "INTEGER":  # SQLite
+            return NodeList((node, SQL("AUTOINCREMENT")))
+        return node
+
+
+#: Every :class:`SecretField` of every model: what ``to_dict()`` leaves out.
+SECRET_FIELDS: set[Field] = set()
+
+
+class SecretField(CharField):
+    """A column holding a secret's hash (a password, a session token).
+
+    Stored like any ``CharField``; ``to_dict()`` leaves it out, at every depth
+    of a recursive dict, unless called with ``include_secrets=True``.
+    """
+
+    def bind(self, model: Any, name: str, set_attribute: bool = True) -> None:
+        super().bind(model, name, set_attribute)
+        SECRET_FIELDS.add(self)
+
+
 class BaseModel(Model):
     """Base of every localchat table: integer ``id`` and ``to_dict()``."""
 
-    id = AutoField()
+    id = IdField()
 
     class Meta:
         database = router
         legacy_table_names = False
 
-    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
-        """A JSON-ready dict of this row's columns (foreign keys as ids)."""
+    def to_dict(self, *, include_secrets: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """A JSON-ready dict of this row's columns (foreign keys as ids).
+
+        Keywords go to ``playhouse.shortcuts.model_to_dict`` (``recurse``,
+        ``backrefs``, ``only``, ``exclude``...). Password and token hashes
+        (:data:`SECRET_FIELDS`) are left out, also from related rows, unless
+        ``include_secrets=True``.
+        """
         kwargs.setdefault("recurse", False)
+        if not include_secrets:
+            kwargs["exclude"] = {*(kwargs.get("exclude") or ()), *SECRET_FIELDS}
         data = model_to_dict(self, **kwargs)
         for key, value in data.items():
             if isinstance(value, _uuid.UUID):

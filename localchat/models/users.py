@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from peewee import BooleanField, CharField, ForeignKeyField, TextField
 
-from .base import BaseModel, TimestampedModel, UTCDateTimeField, utcnow
+from .base import BaseModel, SecretField, TimestampedModel, UTCDateTimeField, utcnow
 
 __all__ = ["User", "WebSession"]
 
 
 class User(TimestampedModel):
+    """A person. ``to_dict()`` leaves ``password_hash`` out (``include_secrets=True``)."""
+
     email = CharField(unique=True, null=True)
     username = CharField(unique=True, null=True)
     external_id = CharField(unique=True, null=True)
     name = CharField(null=True)
     full_name = CharField(null=True)
-    password_hash = CharField(null=True)
+    password_hash = SecretField(null=True)  # left out of to_dict()
     is_active = BooleanField(default=True)
 
     class Meta:
@@ -34,7 +36,7 @@ class User(TimestampedModel):
 class WebSession(BaseModel):
     """A local web UI login. Only the sha256 of the caller's token is stored."""
 
-    token_hash = CharField(unique=True, max_length=64)
+    token_hash = SecretField(unique=True, max_length=64)  # left out of to_dict()
     user = ForeignKeyField(User, backref="web_sessions", on_delete="CASCADE")
     issued_at = UTCDateTimeField(default=utcnow)
     expires_at = UTCDateTimeField(null=True, index=True)

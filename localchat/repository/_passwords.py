@@ -28,7 +28,13 @@ import os
 
 from ..errors import ValidationError
 
-__all__ = ["SCRYPT_PARAMS", "hash_password", "verify_password", "password_needs_rehash"]
+__all__ = [
+    "SCRYPT_PARAMS",
+    "hash_password",
+    "verify_password",
+    "password_needs_rehash",
+    "is_password_hash",
+]
 
 #: (N, r, p) for new hashes. Raise it as hardware gets faster.
 SCRYPT_PARAMS: tuple[int, int, int] = (2**15, 8, 3)
@@ -104,6 +110,15 @@ def _parse(stored: str) -> tuple[int, int, int, bytes, bytes] | None:
     if not salt or not key:
         return None
     return n, r, p, salt, key
+
+
+def is_password_hash(value: object) -> bool:
+    """Whether ``value`` has the form of a hash made by :func:`hash_password`.
+
+    (Any scrypt parameters it could have been made with, a salt and a key; a
+    plain password, another library's hash or a damaged string: False.)
+    """
+    return isinstance(value, str) and _parse(value) is not None
 
 
 def verify_password(password: str, stored: str | None) -> bool:

@@ -166,9 +166,19 @@ def _latest(db: peewee.Database, conv_ids: list[int]) -> dict[int, tuple[int, An
 
 
 def _reserve_ids(db: peewee.Database, n: int) -> list[int]:
-    """``n`` new message ids, taken under the session's write lock."""
+    """``n`` new message ids, taken under the session's write lock.
+
+    SQLite: after the largest id ever used (``sqlite_sequence``, kept since
+    migration 0006), not just the largest present, so a deleted newest
+    message's id is not handed out again; inserting them moves the sequence.
+    """
     if isinstance(db, peewee.SqliteDatabase):
-        start = int(db.execute_sql('SELECT COALESCE(MAX("id"), 0) FROM "message"').fetchone()[0])
+        start = int(
+            db.execute_sql(
+                'SELECT MAX(COALESCE((SELECT MAX("id") FROM "message"), 0), '
+                "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'message'), 0))"
+            ).fetchone()[0]
+        )
         return list(range(start + 1, start + n + 1))
     cursor = db.execute_sql(  # PostgreSQL: ids from the column's own sequence
         "SELECT nextval(pg_get_serial_sequence('message', 'id')) FROM generate_series(1, %s)",

@@ -16,9 +16,12 @@ case. A username may not contain ``@``, so a login is never ambiguous.
 
 Passwords: ``hash_password`` uses the standard library's scrypt; the stored
 string carries its parameters and salt (see ``localchat.repository._passwords``
-for the choice of KDF and cost). Web sessions: only the sha256 of the token the
-caller holds is stored, and an expired session (or one of a deactivated user)
-is never returned.
+for the choice of KDF and cost). Only such a hash is ever stored: ``create_user``
+and ``update_user`` refuse any other ``password_hash`` (a plain password, another
+library's hash), and ``set_password(s, user_id, "pw")`` hashes for the caller.
+``to_dict()`` of a user or a web session leaves the hashes out. Web sessions:
+only the sha256 of the token the caller holds is stored, and an expired session
+(or one of a deactivated user) is never returned.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from ..models import User, WebSession, utcnow
 from . import _passwords
 from ._base import check_text, delete_row, get_row, operation, paginate, update_row
 from ._checks import check_bool, check_datetime, check_fields
-from ._passwords import hash_password, password_needs_rehash, verify_password
+from ._passwords import hash_password, is_password_hash, password_needs_rehash, verify_password
 from .documents import release_owned_files
 
 __all__ = [
@@ -49,6 +52,7 @@ __all__ = [
     "get_or_create_user_by_email",
     "list_users",
     "update_user",
+    "set_password",
     "delete_user",
     "hash_password",
     "verify_password",
@@ -106,13 +110,25 @@ def _optional_text(name: str, value: Any) -> str:
     return check_text(name, value, max_length=_MAX)
 
 
+def _password_hash(value: Any) -> str:
+    """Only a hash made by ``hash_password``: a plain password must never be stored."""
+    text = _optional_text("password_hash", value)
+    if not is_password_hash(text):
+        raise ValidationError(
+            "password_hash is not a hash made by hash_password() (it looks like "
+            "'scrypt$n=...$<salt>$<key>'); store a password with "
+            "set_password(s, user_id, password), or pass hash_password(password)."
+        )
+    return text
+
+
 _USER_FIELDS = {
     "email": _email,
     "username": _username,
     "external_id": lambda v: _optional_text("external_id", v),
     "name": lambda v: _optional_text("name", v),
     "full_name": lambda v: _optional_text("full_name", v),
-    "password_hash": lambda v: _optional_text("password_hash", v),
+    "password_hash": _password_hash,
     "is_active": lambda v: check_bool("is_active", v),
 }
 
@@ -137,7 +153,11 @@ def create_user(
     external_id: str | None = None,
     is_active: bool = True,
 ) -> User:
-    """A new user; every identifier is optional. A taken one raises ``Conflict``."""
+    """A new user; every identifier is optional. A taken one raises ``Conflict``.
+
+    ``password_hash`` must come from ``hash_password`` (a plain password or
+    another library's hash is a ValidationError).
+    """
     fields = _user_fields(
         dict(
             email=email,
@@ -217,8 +237,16 @@ def update_user(s: Session, user_id: int | str, **fields: Any) -> User | None:
     """Set the given fields (None = leave alone); None if the user is missing.
 
     Accepted: email, username, external_id, name, full_name, password_hash, is_active.
+    ``password_hash`` must come from ``hash_password`` (ValidationError
+    otherwise); :func:`set_password` hashes a password for you.
     """
     return update_row(get_row(User, user_id), _user_fields(fields))
+
+
+@operation
+def set_password(s: Session, user_id: int | str, password: str) -> User | None:
+    """Hash ``password`` (``hash_password``) and store it; None if the user is missing."""
+    return update_user(s, user_id, password_hash=hash_password(password))
 
 
 @operation
