@@ -10,12 +10,20 @@ Aggregate modules are mostly one-line wrappers over these helpers:
 ``operation`` makes each call (1) run on *its* session's store, whatever other
 session is open in the thread, (2) atomic: a failed call is rolled back to a
 savepoint, leaving the session as it was, and (3) raise localchat errors,
-never peewee's ``IntegrityError``.
+never peewee's ``IntegrityError``. It also (4) presents the session parameter
+as ``session`` (the functions call it ``s`` inside): ``get_user(session=s, user_id=1)``
+works and ``inspect.signature(get_user)`` starts with ``session``; anything else
+first raises ``NoSession``.
+
+Pages: :func:`check_page` is the one rule every listing follows (any positive
+``limit``, None or one past 64 bits meaning all; any ``offset`` of 0 or more,
+one past 64 bits giving an empty page).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import uuid as _uuid
 from collections.abc import Callable, Iterable
@@ -24,7 +32,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import peewee
 
 from ..database import Session
-from ..errors import Conflict, ValidationError
+from ..errors import Conflict, NoSession, ValidationError
 from ..models import router
 
 __all__ = [
@@ -43,6 +51,9 @@ __all__ = [
     "check_json",
     "row_id",
     "fits_int64",
+    "session_signature",
+    "session_db",
+    "no_session",
 ]
 
 P = ParamSpec("P")
@@ -104,13 +115,19 @@ def in_savepoint(db: peewee.Database, fn: Callable[..., R], *args: Any, **kwargs
 def _wrap(
     fn: Callable[Concatenate[Session, P], R], *, savepoint: bool
 ) -> Callable[Concatenate[Session, P], R]:
+    name = fn.__name__
+
     @functools.wraps(fn)
-    def wrapper(s: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(s: Any = _MISSING, /, *args: Any, **kwargs: Any) -> R:
+        if s is _MISSING:  # f(session=s, ...): the name every signature shows
+            s = kwargs.pop("session", _MISSING)
+            if s is _MISSING:
+                raise TypeError(f"{name}() missing 1 required argument: 'session'")
+        elif kwargs and "session" in kwargs:
+            raise TypeError(f"{name}() got multiple values for argument 'session'")
         db = getattr(s, "db", None)
         if db is None:
-            raise TypeError(
-                f"{fn.__name__}() takes a localchat session first, got {type(s).__name__}."
-            )
+            raise no_session(name, s)
         pushed = router.obj is not db
         if pushed:
             router.push(db)
@@ -129,7 +146,38 @@ def _wrap(
             if pushed:
                 router.pop()
 
+    wrapper.__signature__ = session_signature(fn)  # type: ignore[attr-defined]
     return wrapper
+
+
+_MISSING: Any = object()
+
+
+def session_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """``fn``'s signature with its first parameter (the session) named ``session``.
+
+    The functions name it ``s`` inside; callers see and may pass ``session=``.
+    """
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    params[0] = params[0].replace(name="session", kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sig.replace(parameters=params)
+
+
+def no_session(name: str, value: Any) -> NoSession:
+    """The error for a call whose first argument is not a localchat session."""
+    return NoSession(
+        f"{name}() takes a localchat session first (from get_session() or "
+        f"local_session()), got {type(value).__name__}."
+    )
+
+
+def session_db(name: str, session: Any) -> peewee.Database:
+    """The database of ``session``; :class:`NoSession` if it is not a localchat session."""
+    db = getattr(session, "db", None)
+    if db is None:
+        raise no_session(name, session)
+    return db
 
 
 # One fixed savepoint name: SQLite and PostgreSQL release / roll back the most

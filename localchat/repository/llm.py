@@ -36,7 +36,7 @@ from typing import Any
 from ..database import Session
 from ..errors import NotFound, ValidationError
 from ..models import ROLES, LLMModel, LLMService
-from ._base import check_text, get_row, operation, paginate, update_row
+from ._base import check_text, get_row, operation, paginate, read_operation, update_row
 from ._checks import check_bool, check_fields, check_json, check_positive_int
 
 __all__ = [
@@ -358,9 +358,9 @@ class InvocationParams:
             **self.options,
         }
 
-    def validate(self, s: Session) -> InvocationParams:
+    def validate(self, session: Session) -> InvocationParams:
         """``self`` once the registry confirms the service and model; raises otherwise."""
-        _check_registered(s, self)
+        _check_registered(session, self)
         return self
 
 
@@ -397,6 +397,7 @@ def _check_registered(s: Session, params: InvocationParams) -> LLMModel:
     return model
 
 
+@read_operation
 def build_invocation(
     s: Session,
     service_id: int | str,
