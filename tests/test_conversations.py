@@ -254,11 +254,10 @@ def test_pagination_edges(localchat_session, ada):
 @pytest.mark.parametrize(
     ("limit", "offset", "message"),
     [
-        (0, 0, "limit must be between"),
-        (10_001, 0, "limit must be between"),
-        (10, -1, "offset must be 0 or more"),
-        ("10", 0, "limit must be an integer"),
-        (10, 1.0, "offset must be an integer"),
+        (0, 0, "limit must be a positive integer or None"),
+        (10, -1, "offset must be an integer of 0 or more"),
+        ("10", 0, "limit must be a positive integer or None"),
+        (10, 1.0, "offset must be an integer of 0 or more"),
     ],
 )
 def test_bad_pagination_is_refused(localchat_session, ada, limit, offset, message):

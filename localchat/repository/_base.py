@@ -60,6 +60,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=peewee.Model)
 
+#: No longer a bound of listings (any positive limit works, see check_page);
+#: kept only for search.py's own page check until that uses check_page.
 MAX_LIMIT = 10_000
 
 # What a SQLite INTEGER / PostgreSQL BIGINT holds; a larger int cannot name a row.
@@ -282,20 +284,28 @@ def delete_row(model: type[M], key: Any) -> bool:
     return bool(row.delete_instance())
 
 
-def check_page(limit: Any, offset: Any) -> None:
-    """Raise ValidationError unless ``limit`` and ``offset`` are sane integers."""
-    for name, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"{name} must be an integer, got {value!r}.")
-    if limit < 1 or limit > MAX_LIMIT:
-        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
-    if offset < 0:
-        raise ValidationError(f"offset must be 0 or more, got {offset}.")
+def check_page(limit: Any, offset: Any) -> tuple[int, int]:
+    """``(limit, offset)`` ready for SQL, or ValidationError: the rule of every listing.
+
+    ``limit`` is any positive integer, or None for every row; ``offset`` any
+    integer of 0 or more. Both come back within the 64-bit range SQLite and
+    PostgreSQL take: a larger limit still means every row, a larger offset
+    lies past every row (an empty page), never an OverflowError.
+    """
+    if limit is None:
+        limit = INT64_MAX
+    elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError(
+            f"limit must be a positive integer or None (every row), got {limit!r}."
+        )
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError(f"offset must be an integer of 0 or more, got {offset!r}.")
+    return min(limit, INT64_MAX), min(offset, INT64_MAX)
 
 
-def paginate(query: peewee.ModelSelect[Any], limit: int = 100, offset: int = 0) -> list[Any]:
-    """``query`` limited and offset, after checking both are sane integers."""
-    check_page(limit, offset)
+def paginate(query: peewee.ModelSelect[Any], limit: int | None = 100, offset: int = 0) -> list[Any]:
+    """``query``'s page: the rows from ``offset`` on, at most ``limit`` (see :func:`check_page`)."""
+    limit, offset = check_page(limit, offset)
     return list(query.limit(limit).offset(offset))
 
 

@@ -257,14 +257,14 @@ def list_conversations_for_user(
     s: Session,
     user_id: int | str | User | None = None,
     status: str | None = None,
-    limit: int = 100,
+    limit: int | None = 100,
     offset: int = 0,
     *,
     user_email: str | None = None,
 ) -> list[Conversation]:
     """A user's conversations, most recently updated first ([] for an unknown user)."""
     if user_email is None and isinstance(user_id, (int, User)) and not isinstance(user_id, bool):
-        check_page(limit, offset)  # the hot path: fixed SQL, direct rows (see _fast.py)
+        limit, offset = check_page(limit, offset)  # the hot path: fixed SQL (see _fast.py)
         uid = _id_of(User, user_id, "user_id")
         params: tuple[Any, ...]
         if status is None:
@@ -280,7 +280,7 @@ def list_conversations_for_user(
 
 @operation
 def list_all_conversations(
-    s: Session, status: str | None = None, limit: int = 100, offset: int = 0
+    s: Session, status: str | None = None, limit: int | None = 100, offset: int = 0
 ) -> list[Conversation]:
     """Every conversation (of any user, or anonymous), most recently updated first."""
     query = Conversation.select()

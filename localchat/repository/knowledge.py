@@ -229,7 +229,7 @@ def get_knowledge_chunk_by_external_id(
 
 @operation
 def search_knowledge_chunks_by_source(
-    s: Session, source: str, limit: int = 100, offset: int = 0
+    s: Session, source: str, limit: int | None = 100, offset: int = 0
 ) -> list[KnowledgeChunk]:
     """The chunks of one source, in insertion order."""
     query = KnowledgeChunk.select().where(KnowledgeChunk.source == source)
@@ -238,7 +238,7 @@ def search_knowledge_chunks_by_source(
 
 @operation
 def list_all_knowledge_chunks(
-    s: Session, limit: int = 100, offset: int = 0
+    s: Session, limit: int | None = 100, offset: int = 0
 ) -> list[KnowledgeChunk]:
     """Every chunk, in insertion order."""
     return paginate(KnowledgeChunk.select().order_by(KnowledgeChunk.id), limit, offset)

@@ -167,7 +167,7 @@ def get_service(s: Session, service_id: int | str) -> LLMService | None:
 
 
 @operation
-def list_services(s: Session, limit: int = 100, offset: int = 0) -> list[LLMService]:
+def list_services(s: Session, limit: int | None = 100, offset: int = 0) -> list[LLMService]:
     """Services in name order."""
     return paginate(LLMService.select().order_by(LLMService.name), limit, offset)
 
@@ -233,7 +233,7 @@ def get_model_by_name(s: Session, service_id: int | str, name: str) -> LLMModel 
 
 @operation
 def list_models(
-    s: Session, service_id: int | str | None = None, limit: int = 100, offset: int = 0
+    s: Session, service_id: int | str | None = None, limit: int | None = 100, offset: int = 0
 ) -> list[LLMModel]:
     """Models of one service (or of all), by service then name; [] for an unknown service."""
     query = LLMModel.select().order_by(LLMModel.service, LLMModel.name)

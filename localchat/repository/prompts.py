@@ -104,7 +104,7 @@ def delete_prompt(s: Session, key: str) -> bool:
 
 
 @operation
-def list_prompts(s: Session, limit: int = 100, offset: int = 0) -> list[PromptTemplate]:
+def list_prompts(s: Session, limit: int | None = 100, offset: int = 0) -> list[PromptTemplate]:
     """Templates in key order."""
     return paginate(PromptTemplate.select().order_by(PromptTemplate.key), limit, offset)
 
