@@ -41,6 +41,9 @@ __all__ = [
     "own_atomicity_operation",
     "in_savepoint",
     "get_row",
+    "string_keys",
+    "check_storable",
+    "uuid_or_none",
     "find_row",
     "update_row",
     "delete_row",
@@ -226,7 +229,7 @@ def row_id(value: Any, what: str = "id") -> int | None:
     return value
 
 
-def _uuid_or_none(value: Any) -> _uuid.UUID | None:
+def uuid_or_none(value: Any) -> _uuid.UUID | None:
     if isinstance(value, _uuid.UUID):
         return value
     if isinstance(value, str):
@@ -237,8 +240,33 @@ def _uuid_or_none(value: Any) -> _uuid.UUID | None:
     return None
 
 
+#: Models whose string keys follow a rule of their own (conversations: thread ids).
+_STRING_KEYS: dict[type[peewee.Model], Callable[[str], Any]] = {}
+
+
+def string_keys(model: type[M], lookup: Callable[[str], M | None]) -> None:
+    """Make :func:`get_row` name a ``model`` row by a string through ``lookup``.
+
+    Conversations use it: a string is a thread id there (see conversations.py),
+    so every function naming a conversation follows the same rule.
+    """
+    _STRING_KEYS[model] = lookup
+
+
+def check_storable(name: str, value: str) -> str:
+    """``value`` unless it holds what no stored text can (NUL, a lone surrogate)."""
+    if "\0" in value:
+        raise ValidationError(f"{name} must not contain NUL characters.")
+    _check_encodable(name, value)
+    return value
+
+
 def get_row(model: type[M], key: Any) -> M | None:
-    """The row whose id (int) or uuid (str / UUID) is ``key``; None if missing."""
+    """The row whose id (int) or uuid (str / UUID) is ``key``; None if missing.
+
+    A string no stored text can equal (NUL, a lone surrogate) is a
+    ValidationError, as everywhere else.
+    """
     if key is None:
         return None
     if isinstance(key, model):
@@ -247,7 +275,12 @@ def get_row(model: type[M], key: Any) -> M | None:
         if not fits_int64(key):  # no row has it; the driver would raise OverflowError
             return None
         return model.get_or_none(model._meta.primary_key == key)
-    uid = _uuid_or_none(key)
+    if isinstance(key, str):
+        lookup = _STRING_KEYS.get(model)
+        if lookup is not None:
+            return lookup(key)
+        check_storable(f"{model.__name__} key", key)
+    uid = uuid_or_none(key)
     if uid is not None and "uuid" in model._meta.fields:
         return model.get_or_none(model._meta.fields["uuid"] == uid)
     if isinstance(key, str) and key.isascii() and key.isdigit():
@@ -326,9 +359,7 @@ def check_text(
         raise ValidationError(f"{name} must be a string, got {type(value).__name__}.")
     if not allow_empty and not value.strip():
         raise ValidationError(f"{name} must not be empty.")
-    if "\0" in value:
-        raise ValidationError(f"{name} must not contain NUL characters.")
-    _check_encodable(name, value)
+    check_storable(name, value)
     if max_length is not None and len(value) > max_length:
         raise ValidationError(f"{name} is {len(value)} characters; the limit is {max_length}.")
     return value
