@@ -375,13 +375,23 @@ def _check_encodable(name: str, value: str) -> None:
         ) from None
 
 
-def check_json(name: str, value: Any, *, _depth: int = 0) -> Any:
+def check_json(name: str, value: Any, *, dict_only: bool = False, required: bool = False) -> Any:
     """``value`` if it stores as JSON and reads back equal, on SQLite and PostgreSQL.
 
-    Accepted: None, bool, int, finite float, str, list/tuple (read back as a
-    list) and dict with str keys, nested up to 100 levels. Strings must not hold
-    NUL or lone surrogates (PostgreSQL's JSONB refuses both).
+    The one JSON rule of every function that stores a JSON value. Accepted:
+    None (unless ``required`` or ``dict_only``), bool, int, finite float, str,
+    list/tuple (read back as a list) and dict with str keys, nested up to 100
+    levels (``dict_only``: a dict at the top). Strings, keys included, must not
+    hold NUL or lone surrogates (PostgreSQL's JSONB refuses both).
     """
+    if dict_only and not isinstance(value, dict):
+        raise ValidationError(f"{name} must be a dict, got {type(value).__name__}.")
+    if required and value is None:
+        raise ValidationError(f"{name} must be a JSON value, got None.")
+    return _check_json(name, value, 0)
+
+
+def _check_json(name: str, value: Any, depth: int) -> Any:
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
@@ -389,15 +399,12 @@ def check_json(name: str, value: Any, *, _depth: int = 0) -> Any:
             raise ValidationError(f"{name} holds {value!r}; JSON numbers must be finite.")
         return value
     if isinstance(value, str):
-        if "\0" in value:
-            raise ValidationError(f"{name} holds a string with a NUL character.")
-        _check_encodable(name, value)
-        return value
-    if _depth >= 100:
+        return check_storable(name, value)
+    if depth >= 100:
         raise ValidationError(f"{name} is nested deeper than 100 levels.")
     if isinstance(value, (list, tuple)):
         for item in value:
-            check_json(name, item, _depth=_depth + 1)
+            _check_json(name, item, depth + 1)
         return value
     if isinstance(value, dict):
         for key, item in value.items():
@@ -405,8 +412,8 @@ def check_json(name: str, value: Any, *, _depth: int = 0) -> Any:
                 raise ValidationError(
                     f"{name} has the key {key!r}; JSON object keys must be strings."
                 )
-            check_json(name, key)
-            check_json(name, item, _depth=_depth + 1)
+            check_storable(name, key)
+            _check_json(name, item, depth + 1)
         return value
     raise ValidationError(
         f"{name} holds a {type(value).__name__}; JSON accepts dict, list, str, "

@@ -10,7 +10,6 @@ with a message that quotes the value and says what is accepted.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,7 +20,6 @@ __all__ = [
     "check_bool",
     "check_positive_int",
     "check_count",
-    "check_json",
     "check_datetime",
     "check_fields",
 ]
@@ -47,18 +45,6 @@ def check_count(name: str, value: Any) -> int:
         raise ValidationError(
             f"{name} must be a whole number from 0 to {INT64_MAX}, got {value!r}."
         )
-    return value
-
-
-def check_json(name: str, value: Any, *, dict_only: bool = False) -> Any:
-    """``value`` if JSON can store it unchanged (no NaN, no sets, no objects)."""
-    if value is None or (dict_only and not isinstance(value, dict)):
-        wanted = "a dict" if dict_only else "a JSON value"
-        raise ValidationError(f"{name} must be {wanted}, got {type(value).__name__}.")
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{name} is not JSON-serialisable: {exc}.") from exc
     return value
 
 

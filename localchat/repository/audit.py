@@ -29,8 +29,8 @@ from peewee import fn
 from ..database import Session
 from ..errors import ValidationError
 from ..models import AUDIT_STATUSES, AuditLog
-from ._base import check_choice, check_text, get_row, operation, paginate
-from ._checks import check_count, check_datetime, check_json
+from ._base import check_choice, check_json, check_text, get_row, operation, paginate
+from ._checks import check_count, check_datetime
 
 __all__ = [
     "log_generation",

@@ -36,8 +36,16 @@ from typing import Any
 from ..database import Session
 from ..errors import NotFound, ValidationError
 from ..models import ROLES, LLMModel, LLMService
-from ._base import check_text, get_row, operation, paginate, read_operation, update_row
-from ._checks import check_bool, check_fields, check_json, check_positive_int
+from ._base import (
+    check_json,
+    check_text,
+    get_row,
+    operation,
+    paginate,
+    read_operation,
+    update_row,
+)
+from ._checks import check_bool, check_fields, check_positive_int
 
 __all__ = [
     "create_service",
