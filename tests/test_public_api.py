@@ -20,8 +20,10 @@ import pytest
 
 import localchat.repository as repo
 from localchat import export, search, search_index
-from localchat.errors import NoSession
+from localchat.errors import LocalchatError, NoSession, ValidationError
+from localchat.models import ALL_MODELS
 from localchat.repository import (
+    _passwords,
     add_chat_exchange,
     add_message,
     create_conversation,
@@ -41,9 +43,11 @@ T0 = dt.datetime(2020, 1, 1)
 PASSWORD_HASH = hash_password("pw")  # once: the KDF takes a quarter of a second
 
 
-def build_world(s: Any, tmp_path: Path | None = None) -> types.SimpleNamespace:
+def build_world(
+    s: Any, tmp_path: Path | None = None, password_hash: str = PASSWORD_HASH
+) -> types.SimpleNamespace:
     """One row of every kind, for the calls below to name."""
-    user = create_user(s, "ada@example.org", PASSWORD_HASH, username="ada", external_id="ext-ada")
+    user = create_user(s, "ada@example.org", password_hash, username="ada", external_id="ext-ada")
     create_web_session(s, "tok", user.id)
     conv = create_conversation(s, user.id, title="t", external_id="thread-1")
     question = add_message(s, conv.id, "user", "hi there")
@@ -327,3 +331,118 @@ def test_anything_but_a_session_first_is_a_localchat_error(name, not_a_session):
         getattr(repo, name)(not_a_session)
     with pytest.raises(NoSession, match=rf"{name}\(\) takes a localchat session"):
         getattr(repo, name)(session=not_a_session)
+
+
+# -- hostile values: only localchat errors, and a refused call changes nothing ---------
+
+HOSTILE: list[Any] = [
+    None, 0, -1, 2**70, -(2**70), True, 1.5, float("nan"), "", "\0", "a\0b", "\ud800",
+    "x" * 1_000_000, b"x", [], {}, ["\ud800"], {"k": "\0"}, {"\ud800": 1}, object(),
+]  # fmt: skip
+
+#: The values PostgreSQL and its driver treat differently from SQLite.
+HOSTILE_ON_POSTGRESQL: list[Any] = [
+    "\0", "a\0b", "\ud800", 2**70, -(2**70), float("nan"), [], ["\ud800"], {"k": "\0"},
+]  # fmt: skip
+
+#: Raw errors the sweep exists to catch (anything not a LocalchatError is reported).
+SWEPT = sorted(set(PUBLIC) - NOT_SWEPT) + ["export.iter_message_records"]
+
+
+class _Undo(Exception):
+    """Raised to roll a call's savepoint back after it was checked."""
+
+
+def _snapshot(s: Any) -> list[list[tuple[Any, ...]]]:
+    """Every row of every table, in id order."""
+    return [
+        [tuple(row) for row in s.db.execute_sql(f'SELECT * FROM "{table}" ORDER BY 1')]
+        for table in (m._meta.table_name for m in ALL_MODELS)
+    ]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 40 else text[:30] + f"... ({len(text)} chars)"
+
+
+def _positions(fn: Callable[..., Any], baseline: dict[str, Any]) -> list[str]:
+    """Every argument a caller can name: the parameters, and the baseline's ``**fields``."""
+    params = inspect.signature(fn).parameters
+    named = [
+        p.name
+        for p in list(params.values())[1:]
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    return ["session", *named, *(k for k in baseline if k not in params)]
+
+
+def _sweep(s: Any, name: str, world: Any, values: list[Any] = HOSTILE) -> list[str]:
+    """Every hostile value in every position of ``name``; what went wrong, as text."""
+    fn = _function(name)
+    problems = []
+    before = _snapshot(s)  # each call is rolled back after it is checked
+    for position in _positions(fn, _call_args(name, world)):
+        for value in values:
+            kwargs = _call_args(name, world)
+            session = s
+            if position == "session":
+                session = value
+            else:
+                kwargs[position] = value
+            where = f"{name}({position}={_short(value)})"
+            try:
+                with s.db.atomic():
+                    try:
+                        _consume(fn(session, **kwargs))
+                    except LocalchatError:
+                        if _snapshot(s) != before:
+                            problems.append(f"{where}: refused, but the database changed")
+                    except Exception as exc:  # noqa: BLE001 -- what the sweep looks for
+                        problems.append(f"{where}: {type(exc).__name__}: {str(exc)[:150]}")
+                    raise _Undo
+            except _Undo:
+                pass
+    return problems
+
+
+@pytest.fixture
+def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lowest scrypt cost: authenticate is swept hundreds of times."""
+    monkeypatch.setattr(_passwords, "SCRYPT_PARAMS", (2, 1, 1))
+
+
+@pytest.mark.parametrize("name", SWEPT)
+def test_hostile_arguments_raise_only_localchat_errors_and_change_nothing(
+    name, localchat_session, cheap_passwords
+):
+    world = build_world(localchat_session, password_hash=hash_password("pw"))
+    assert _sweep(localchat_session, name, world) == []
+
+
+def test_hostile_arguments_raise_only_localchat_errors_on_postgresql(pg_session, monkeypatch):
+    monkeypatch.setattr(_passwords, "SCRYPT_PARAMS", (2, 1, 1))
+    world = build_world(pg_session, password_hash=hash_password("pw"))
+    problems = [
+        problem
+        for name in SWEPT
+        for problem in _sweep(pg_session, name, world, HOSTILE_ON_POSTGRESQL)
+    ]
+    assert problems == []
+
+
+GETTERS = [name for name in SWEPT if name.startswith("get_")]
+
+
+@pytest.mark.parametrize("key", ["\ud800", "a\0b"])
+@pytest.mark.parametrize("name", GETTERS)
+def test_a_key_no_stored_text_can_equal_is_a_validation_error_in_every_getter(
+    localchat_session, name, key
+):
+    """One rule: NUL and lone surrogates are refused, never None here and an error there."""
+    fn = _function(name)
+    kwargs = _call_args(name, build_world(localchat_session))
+    first = list(inspect.signature(fn).parameters)[1]
+    kwargs[first] = key
+    with pytest.raises(ValidationError, match="NUL|lone surrogate"):
+        fn(localchat_session, **kwargs)

@@ -26,7 +26,7 @@ import functools
 import inspect
 import math
 import uuid as _uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import peewee
@@ -50,6 +50,7 @@ __all__ = [
     "paginate",
     "check_page",
     "check_choice",
+    "check_many",
     "check_text",
     "check_json",
     "row_id",
@@ -340,6 +341,15 @@ def paginate(query: peewee.ModelSelect[Any], limit: int | None = 100, offset: in
     """``query``'s page: the rows from ``offset`` on, at most ``limit`` (see :func:`check_page`)."""
     limit, offset = check_page(limit, offset)
     return list(query.limit(limit).offset(offset))
+
+
+def check_many(name: str, value: Any) -> Iterable[Any]:
+    """``value`` if it is a list (or any iterable) of items, not one value or a mapping."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValidationError(
+            f"{name} must be a list of dicts (or an iterable of them), got {type(value).__name__}."
+        )
+    return value
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:

@@ -83,7 +83,7 @@ def _id_of(model: type[peewee.Model], key: Any, what: str) -> int | None:
     if isinstance(key, str) and model is Conversation:
         conv = _by_thread(key)
         return None if conv is None else conv.id
-    if isinstance(key, str) and key.isascii() and key.isdigit():
+    if isinstance(key, str) and check_storable(what, key).isascii() and key.isdigit():
         number = int(key)
         return number if fits_int64(number) else None
     uid = uuid_or_none(key)

@@ -38,6 +38,7 @@ from ..errors import NotFound, ValidationError
 from ..models import ROLES, LLMModel, LLMService
 from ._base import (
     check_json,
+    check_storable,
     check_text,
     get_row,
     operation,
@@ -140,7 +141,8 @@ _MODEL_FIELDS = {
 
 
 def _service(key: Any) -> LLMService | None:
-    if isinstance(key, str) and key:
+    """The service a key names: its name (str), else its id or uuid (see ``get_row``)."""
+    if isinstance(key, str) and check_storable("service_id", key):
         by_name = LLMService.get_or_none(LLMService.name == key)
         if by_name is not None:
             return by_name
