@@ -342,7 +342,8 @@ HOSTILE: list[Any] = [
 
 #: The values PostgreSQL and its driver treat differently from SQLite.
 HOSTILE_ON_POSTGRESQL: list[Any] = [
-    "\0", "a\0b", "\ud800", 2**70, -(2**70), float("nan"), [], ["\ud800"], {"k": "\0"},
+    "\0", "a\0b", "\ud800", 2**70, -(2**70), 2**63 - 1, 2**31, float("nan"), [],
+    ["\ud800"], {"k": "\0"},
 ]  # fmt: skip
 
 #: Raw errors the sweep exists to catch (anything not a LocalchatError is reported).
@@ -446,3 +447,27 @@ def test_a_key_no_stored_text_can_equal_is_a_validation_error_in_every_getter(
     kwargs[first] = key
     with pytest.raises(ValidationError, match="NUL|lone surrogate"):
         fn(localchat_session, **kwargs)
+
+
+#: The counts kept in INTEGER columns (32 bits on PostgreSQL): name -> world -> kwargs.
+COUNTS = {
+    "record_response.tokens_prompt": ("record_response", "tokens_prompt"),
+    "record_response.completion_time_ms": ("record_response", "completion_time_ms"),
+    "log_generation.tokens_used": ("log_generation", "tokens_used"),
+    "log_generation.generation_time_ms": ("log_generation", "generation_time_ms"),
+    "create_model.context_window": ("create_model", "context_window"),
+    "update_model.context_window": ("update_model", "context_window"),
+}
+
+
+@pytest.mark.parametrize("where", COUNTS)
+def test_counts_are_refused_past_what_every_backend_stores(localchat_session, where):
+    """The same bound on SQLite as PostgreSQL's INTEGER column: 2**31 - 1."""
+    name, arg = COUNTS[where]
+    world = build_world(localchat_session)
+    with pytest.raises(ValidationError, match="2147483647"):
+        _function(name)(localchat_session, **{**_call_args(name, world), arg: 2**31})
+    if name != "record_response":  # one response per message: the refused call left room
+        _function(name)(localchat_session, **{**_call_args(name, world), arg: 2**31 - 1})
+    else:
+        record_response(localchat_session, world.reply.id, "m", **{arg: 2**31 - 1})

@@ -71,6 +71,9 @@ MAX_LIMIT = 10_000
 # What a SQLite INTEGER / PostgreSQL BIGINT holds; a larger int cannot name a row.
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# What an INTEGER column holds on PostgreSQL (SQLite's holds 64 bits): the bound of
+# every count kept in one, on both backends alike.
+INT32_MAX = 2**31 - 1
 
 
 def fits_int64(value: int) -> bool:

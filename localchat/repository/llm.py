@@ -37,6 +37,7 @@ from ..database import Session
 from ..errors import NotFound, ValidationError
 from ..models import ROLES, LLMModel, LLMService
 from ._base import (
+    INT32_MAX,
     check_json,
     check_storable,
     check_text,
@@ -136,7 +137,7 @@ _MODEL_FIELDS = {
     "name": lambda v: check_text("name", v, max_length=255),
     "modality": _modality,
     "supports_tools": lambda v: check_bool("supports_tools", v),
-    "context_window": lambda v: check_positive_int("context_window", v),
+    "context_window": lambda v: check_positive_int("context_window", v, INT32_MAX),
 }
 
 
