@@ -9,10 +9,16 @@
         archive_conversation(s, conv.id)
         [c.title for c in list_all_conversations(s, status="archived")]  # ['Trip ideas']
 
-A conversation is named by its integer ``id``, its public ``uuid``, or the
-``Conversation`` itself, wherever a function takes ``conversation_id``. An
-app's own thread id (a string) is kept in ``external_id`` and found with
-:func:`get_conversation_by_thread_id` / :func:`get_or_create_conversation`.
+A conversation is named by its integer ``id`` or the ``Conversation`` itself,
+or by a string: its *thread id*, wherever a function takes ``conversation_id``
+(here, in messages, exchanges, documents and search alike). An app's own thread
+id is kept in ``external_id``; a string names the conversation whose
+``external_id`` it is, else the one whose ``uuid`` it is, and never a row id:
+
+    get_or_create_conversation(s, "thread-5")
+    update_conversation(s, "thread-5", title="Billing")   # the thread, not row 5
+    delete_conversation(s, "thread-5")                    # True; again: False
+
 Owners are given as ``user_id`` (id, uuid or ``User``) or ``user_email``.
 
 ``last_message`` is a preview: text longer than 200 characters is cut to 199
