@@ -24,6 +24,7 @@ PostgreSQL alike.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import IO, Any
@@ -118,7 +119,18 @@ def _records(
 def export_messages_jsonl(
     session: Session, fp: IO[str], *, conversation_id: int | None = None, batch_size: int = 5000
 ) -> int:
-    """Write every message (or one conversation's) to ``fp`` as JSON Lines; returns the count."""
+    """Write every message (or one conversation's) to ``fp`` as JSON Lines; returns the count.
+
+    ``fp`` is a file opened for writing text (``open(path, "w", encoding="utf-8")``,
+    ``sys.stdout``, ``io.StringIO()``); anything else is a ValidationError.
+    """
+    if not callable(getattr(fp, "write", None)) or isinstance(
+        fp, (io.RawIOBase, io.BufferedIOBase)
+    ):
+        raise ValidationError(
+            f"fp must be a text file opened for writing (open(path, 'w', encoding='utf-8')), "
+            f"got {type(fp).__name__}."
+        )
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     write = fp.write
     n = 0

@@ -349,7 +349,10 @@ HOSTILE_ON_POSTGRESQL: list[Any] = [
 ]  # fmt: skip
 
 #: Raw errors the sweep exists to catch (anything not a LocalchatError is reported).
-SWEPT = sorted(set(PUBLIC) - NOT_SWEPT) + ["export.iter_message_records"]
+SWEPT = sorted(set(PUBLIC) - NOT_SWEPT) + [
+    "export.iter_message_records",
+    "export.export_messages_jsonl",
+]
 
 
 class _Undo(Exception):
@@ -483,3 +486,9 @@ def test_the_api_reference_conventions_examples_run():
     body = "from localchat import local_session\nfrom localchat.repository import *\n"
     body += "with local_session() as s:\n" + textwrap.indent(code, "    ")
     exec(compile(body, "docs/api.md#conventions", "exec"), {})
+
+
+@pytest.mark.parametrize("fp", [io.BytesIO(), "out.jsonl", None])
+def test_export_needs_a_text_file(localchat_session, fp):
+    with pytest.raises(ValidationError, match="fp must be a text file"):
+        export.export_messages_jsonl(localchat_session, fp)
