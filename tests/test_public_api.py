@@ -492,3 +492,11 @@ def test_the_api_reference_conventions_examples_run():
 def test_export_needs_a_text_file(localchat_session, fp):
     with pytest.raises(ValidationError, match="fp must be a text file"):
         export.export_messages_jsonl(localchat_session, fp)
+
+
+@pytest.mark.parametrize("password", ["\ud800", "ok\udfff"])
+def test_a_password_that_is_not_unicode_text_is_refused_not_a_codec_error(password):
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        hash_password(password)
+    with pytest.raises(ValidationError, match="lone surrogate"):
+        _passwords.verify_password(password, PASSWORD_HASH)
