@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import json
 import os
 import stat
@@ -43,10 +44,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import peewee
+
 from .database import Session
 from .errors import ValidationError
 from .models import Conversation, Message
-from .repository._base import fits_int64
+from .repository._base import fits_int64, session_db
 from .repository._checks import check_positive_int
 
 __all__ = ["EXPORT_FIELDS", "iter_message_records", "export_messages_jsonl", "open_export_file"]
@@ -78,21 +81,31 @@ def _page_sql(param: str, batch_size: int, conversation: bool) -> str:
 
 
 def iter_message_records(
-    s: Session, *, conversation_id: int | None = None, batch_size: int = 5000
+    session: Session, *, conversation_id: int | None = None, batch_size: int = 5000
 ) -> Iterator[dict[str, Any]]:
     """Yield one export record (a JSON-ready dict) per message, in id order.
 
     ``batch_size`` (rows per page) must be a positive integer: ValidationError
     otherwise, raised by this call, before any row is read.
     """
+    db = session_db("iter_message_records", session)
     check_positive_int("batch_size", batch_size)
-    return _records(s, conversation_id, batch_size)
+    if isinstance(conversation_id, Conversation):
+        conversation_id = conversation_id.id
+    if conversation_id is not None and (
+        isinstance(conversation_id, bool) or not isinstance(conversation_id, int)
+    ):
+        raise ValidationError(
+            f"conversation_id must be an integer id or None, got {conversation_id!r}."
+        )
+    return _records(db, conversation_id, batch_size)
 
 
-def _records(s: Session, conversation_id: int | None, batch_size: int) -> Iterator[dict[str, Any]]:
+def _records(
+    db: peewee.Database, conversation_id: int | None, batch_size: int
+) -> Iterator[dict[str, Any]]:
     if isinstance(conversation_id, int) and not fits_int64(conversation_id):
         return  # no conversation has that id (the driver would raise OverflowError)
-    db = s.db
     sql = _page_sql(db.param, batch_size, conversation_id is not None)
     as_uuid = Message.uuid.python_value
     as_conv_uuid = Conversation.uuid.python_value
@@ -119,13 +132,25 @@ def _records(s: Session, conversation_id: int | None, batch_size: int) -> Iterat
 
 
 def export_messages_jsonl(
-    s: Session, fp: IO[str], *, conversation_id: int | None = None, batch_size: int = 5000
+    session: Session, fp: IO[str], *, conversation_id: int | None = None, batch_size: int = 5000
 ) -> int:
-    """Write every message (or one conversation's) to ``fp`` as JSON Lines; returns the count."""
+    """Write every message (or one conversation's) to ``fp`` as JSON Lines; returns the count.
+
+    ``fp`` is a file opened for writing text (``open(path, "w", encoding="utf-8")``,
+    ``sys.stdout``, ``io.StringIO()``); anything else is a ValidationError.
+    """
+    if not callable(getattr(fp, "write", None)) or isinstance(
+        fp, (io.RawIOBase, io.BufferedIOBase)
+    ):
+        raise ValidationError(
+            f"fp must be a text file opened for writing (open(path, 'w', encoding='utf-8')), "
+            f"got {type(fp).__name__}."
+        )
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     write = fp.write
     n = 0
-    for record in iter_message_records(s, conversation_id=conversation_id, batch_size=batch_size):
+    records = iter_message_records(session, conversation_id=conversation_id, batch_size=batch_size)
+    for record in records:
         write(dumps(record))
         write("\n")
         n += 1

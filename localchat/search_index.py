@@ -131,7 +131,8 @@ def needs_fts(fn: F) -> F:
     """Refuse a backend or store without the FTS5 indexes, before touching it."""
 
     @functools.wraps(fn)
-    def wrapper(s: Session, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        s = args[0] if args else kwargs.get("session")  # fn checks it is a session
         db = getattr(s, "db", None)
         if db is not None and not isinstance(db, peewee.SqliteDatabase):
             raise Unsupported(
@@ -139,7 +140,7 @@ def needs_fts(fn: F) -> F:
                 "(PostgreSQL search is not implemented yet)."
             )
         try:
-            return fn(s, *args, **kwargs)
+            return fn(*args, **kwargs)
         except (peewee.OperationalError, StoreError) as exc:  # StoreError: translated by operation
             missing = [t for t in INDEX_TABLES if f"no such table: {t}" in str(exc)]
             if missing:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import peewee
+import playhouse.db_url
 import pytest
 
 import localchat
@@ -50,9 +51,20 @@ def pg_session() -> Iterator[localchat.Session]:
     url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
-    localchat.reset_db(url=url)
-    with localchat.open_store(url=url).session() as s:
-        yield s
+    # One database for every xdist worker: one test at a time holds it (a session-level
+    # advisory lock on a connection of its own), or two tests' rows collide.
+    lock = playhouse.db_url.connect(url)
+    lock.connect()
+    try:
+        lock.execute_sql("SELECT pg_advisory_lock(%s)", (_PG_TEST_LOCK,))
+        localchat.reset_db(url=url)
+        with localchat.open_store(url=url).session() as s:
+            yield s
+    finally:
+        lock.close()  # ends the lock's session, and the lock with it
+
+
+_PG_TEST_LOCK = 0x6C6F63616C  # any fixed number, the same in every worker
 
 
 @pytest.fixture

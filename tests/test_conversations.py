@@ -25,9 +25,11 @@ from localchat.repository import (
     get_conversation_by_id,
     get_conversation_by_thread_id,
     get_conversation_by_uuid,
+    get_conversation_message_count,
     get_or_create_conversation,
     list_all_conversations,
     list_conversations_for_user,
+    list_messages_for_conversation,
     record_response,
     update_chat_session,
     update_conversation,
@@ -146,6 +148,91 @@ def test_missing_conversation_reads_as_none(localchat_session, key):
     assert get_conversation_by_thread_id(localchat_session, str(key)) is None
 
 
+# -- thread ids: one key rule for every conversation function ----------------------
+
+THREAD_IDS = ["thread-42", "3f2b8a9e-1c4d-4e5f-8a6b-7c8d9e0f1a2b", "1"]
+
+
+@pytest.mark.parametrize("thread_id", THREAD_IDS)
+def test_a_conversation_is_updated_archived_and_deleted_by_its_thread_id(
+    localchat_session, thread_id
+):
+    s = localchat_session
+    conv, _ = get_or_create_conversation(s, thread_id, title="Old")
+    assert get_conversation_by_id(s, thread_id).id == conv.id
+    assert update_conversation(s, thread_id, title="New", last_message="hi").id == conv.id
+    assert archive_conversation(s, thread_id).status == "archived"
+    assert update_chat_session(s, thread_id, title="Newer").title == "Newer"
+    stored = get_conversation_by_thread_id(s, thread_id)
+    assert (stored.title, stored.status, stored.last_message) == ("Newer", "archived", "hi")
+    assert delete_conversation(s, thread_id) is True
+    assert delete_conversation(s, thread_id) is False
+    assert get_conversation_by_thread_id(s, thread_id) is None
+
+
+def test_messages_are_added_and_listed_by_thread_id(localchat_session):
+    s = localchat_session
+    conv, _ = get_or_create_conversation(s, "thread-7")
+    add_message(s, "thread-7", "user", "hello")
+    assert [m.content for m in list_messages_for_conversation(s, "thread-7")] == ["hello"]
+    assert get_conversation_message_count(s, "thread-7") == 1
+    assert list_messages_for_conversation(s, "thread-8") == []
+
+
+def test_a_string_is_a_thread_id_never_a_row_id(localchat_session):
+    """An int names the row; a str names a thread, so "5" never reaches row 5 by accident."""
+    s = localchat_session
+    plain = create_conversation(s, title="row")
+    other = create_conversation(s, title="thread", external_id=str(plain.id))
+    assert get_conversation_by_id(s, plain.id).id == plain.id
+    assert get_conversation_by_id(s, str(plain.id)).id == other.id
+    assert update_conversation(s, str(plain.id), title="renamed").id == other.id
+    assert get_conversation_by_id(s, plain.id).title == "row"
+    assert delete_conversation(s, str(plain.id)) is True
+    # the thread is gone: deleting it again must not fall back to the row with that id
+    assert delete_conversation(s, str(plain.id)) is False
+    assert update_conversation(s, str(plain.id), title="x") is None
+    assert get_conversation_by_id(s, plain.id).title == "row"
+
+
+def test_a_thread_id_wins_over_another_conversations_uuid(localchat_session):
+    s = localchat_session
+    first = create_conversation(s, title="first")
+    second = create_conversation(s, title="second", external_id=str(first.uuid))
+    assert update_conversation(s, str(first.uuid), title="2").id == second.id
+    assert update_conversation(s, first.uuid, title="1").id == first.id  # a UUID: the uuid
+    assert get_conversation_by_uuid(s, str(first.uuid)).id == first.id
+
+
+def test_the_uuid_still_names_a_conversation_that_has_a_thread_id(localchat_session):
+    s = localchat_session
+    conv = create_conversation(s, external_id="thread-1")
+    assert update_conversation(s, str(conv.uuid), title="t").id == conv.id
+    assert delete_conversation(s, str(conv.uuid)) is True
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [("", "must not be empty"), ("a\0b", "NUL"), ("\ud800", "lone surrogate"),
+     ("x" * 256, "the limit is 255")],
+)  # fmt: skip
+def test_a_thread_id_that_cannot_exist_is_refused_the_same_way_everywhere(
+    localchat_session, key, message
+):
+    s = localchat_session
+    create_conversation(s, title="kept", external_id="thread-1")
+    for call in (
+        lambda: get_conversation_by_thread_id(s, key),
+        lambda: get_conversation_by_id(s, key),
+        lambda: update_conversation(s, key, title="x"),
+        lambda: archive_conversation(s, key),
+        lambda: delete_conversation(s, key),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            call()
+    assert [c.title for c in list_all_conversations(s)] == ["kept"]
+
+
 # -- get_or_create -----------------------------------------------------------------
 
 
@@ -254,11 +341,10 @@ def test_pagination_edges(localchat_session, ada):
 @pytest.mark.parametrize(
     ("limit", "offset", "message"),
     [
-        (0, 0, "limit must be between"),
-        (10_001, 0, "limit must be between"),
-        (10, -1, "offset must be 0 or more"),
-        ("10", 0, "limit must be an integer"),
-        (10, 1.0, "offset must be an integer"),
+        (0, 0, "limit must be a positive integer or None"),
+        (10, -1, "offset must be an integer of 0 or more"),
+        ("10", 0, "limit must be a positive integer or None"),
+        (10, 1.0, "offset must be an integer of 0 or more"),
     ],
 )
 def test_bad_pagination_is_refused(localchat_session, ada, limit, offset, message):

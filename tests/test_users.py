@@ -204,7 +204,7 @@ def test_list_users_pages_oldest_first(s):
 
 
 @pytest.mark.parametrize(
-    ("limit", "offset"), [(0, 0), (-1, 0), (10_001, 0), (1, -1), ("10", 0), (1, 1.5), (True, 0)]
+    ("limit", "offset"), [(0, 0), (-1, 0), (1, -1), ("10", 0), (1, 1.5), (True, 0)]
 )
 def test_list_users_refuses_bad_pagination(s, limit, offset):
     with pytest.raises(ValidationError):

@@ -8,10 +8,12 @@
         conv = create_conversation(s, user_id=user.id, title="Hello")
         add_message(s, conv.id, "user", "Hi there")
 
-Every function takes the session first. ``get_*`` returns None when the record
+Every function takes the session first, by position or as ``session=``
+(``log_generation(session=s, user_id="u1", ...)``). ``get_*`` returns None when the record
 is missing, ``update_*`` returns None when missing, ``delete_*`` returns a
 bool. Invalid values raise ``ValidationError``, a uniqueness clash raises
-``Conflict``; a failed call leaves the database exactly as it was.
+``Conflict``; a failed call leaves the database exactly as it was. Listings take
+any positive ``limit`` (None: every row) and any ``offset`` of 0 or more.
 """
 
 from __future__ import annotations

@@ -10,23 +10,31 @@ Aggregate modules are mostly one-line wrappers over these helpers:
 ``operation`` makes each call (1) run on *its* session's store, whatever other
 session is open in the thread, (2) atomic: a failed call is rolled back to a
 savepoint, leaving the session as it was, and (3) raise localchat errors,
-never peewee's ``IntegrityError``.
+never peewee's ``IntegrityError``. It also (4) presents the session parameter
+as ``session`` (the functions call it ``s`` inside): ``get_user(session=s, user_id=1)``
+works and ``inspect.signature(get_user)`` starts with ``session``; anything else
+first raises ``NoSession``.
+
+Pages: :func:`check_page` is the one rule every listing follows (any positive
+``limit``, None or one past 64 bits meaning all; any ``offset`` of 0 or more,
+one past 64 bits giving an empty page).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import sqlite3
 import uuid as _uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from threading import get_ident
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import peewee
 
 from ..database import Session
-from ..errors import Conflict, ValidationError, translate
+from ..errors import Conflict, NoSession, ValidationError, translate
 from ..models import router
 
 __all__ = [
@@ -35,27 +43,39 @@ __all__ = [
     "own_atomicity_operation",
     "in_savepoint",
     "get_row",
+    "string_keys",
+    "check_storable",
+    "uuid_or_none",
     "find_row",
     "update_row",
     "delete_row",
     "paginate",
     "check_page",
     "check_choice",
+    "check_many",
     "check_text",
     "check_json",
     "row_id",
     "fits_int64",
+    "session_signature",
+    "session_db",
+    "no_session",
 ]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 M = TypeVar("M", bound=peewee.Model)
 
+#: No longer a bound of listings (any positive limit works, see check_page);
+#: kept only for search.py's own page check until that uses check_page.
 MAX_LIMIT = 10_000
 
 # What a SQLite INTEGER / PostgreSQL BIGINT holds; a larger int cannot name a row.
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+# What an INTEGER column holds on PostgreSQL (SQLite's holds 64 bits): the bound of
+# every count kept in one, on both backends alike.
+INT32_MAX = 2**31 - 1
 
 
 def fits_int64(value: int) -> bool:
@@ -106,13 +126,19 @@ def in_savepoint(db: peewee.Database, fn: Callable[..., R], *args: Any, **kwargs
 def _wrap(
     fn: Callable[Concatenate[Session, P], R], *, savepoint: bool
 ) -> Callable[Concatenate[Session, P], R]:
+    name = fn.__name__
+
     @functools.wraps(fn)
-    def wrapper(s: Session, /, *args: P.args, **kwargs: P.kwargs) -> R:
+    def wrapper(s: Any = _MISSING, /, *args: Any, **kwargs: Any) -> R:
+        if s is _MISSING:  # f(session=s, ...): the name every signature shows
+            s = kwargs.pop("session", _MISSING)
+            if s is _MISSING:
+                raise TypeError(f"{name}() missing 1 required argument: 'session'")
+        elif kwargs and "session" in kwargs:
+            raise TypeError(f"{name}() got multiple values for argument 'session'")
         db = getattr(s, "db", None)
         if db is None:
-            raise TypeError(
-                f"{fn.__name__}() takes a localchat session first, got {type(s).__name__}."
-            )
+            raise no_session(name, s)
         if s.owner != get_ident():
             s.check_usable()
         pushed = router.obj is not db
@@ -138,7 +164,38 @@ def _wrap(
             if pushed:
                 router.pop()
 
+    wrapper.__signature__ = session_signature(fn)  # type: ignore[attr-defined]
     return wrapper
+
+
+_MISSING: Any = object()
+
+
+def session_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """``fn``'s signature with its first parameter (the session) named ``session``.
+
+    The functions name it ``s`` inside; callers see and may pass ``session=``.
+    """
+    sig = inspect.signature(fn)
+    params = list(sig.parameters.values())
+    params[0] = params[0].replace(name="session", kind=inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sig.replace(parameters=params)
+
+
+def no_session(name: str, value: Any) -> NoSession:
+    """The error for a call whose first argument is not a localchat session."""
+    return NoSession(
+        f"{name}() takes a localchat session first (from get_session() or "
+        f"local_session()), got {type(value).__name__}."
+    )
+
+
+def session_db(name: str, session: Any) -> peewee.Database:
+    """The database of ``session``; :class:`NoSession` if it is not a localchat session."""
+    db = getattr(session, "db", None)
+    if db is None:
+        raise no_session(name, session)
+    return db
 
 
 # One fixed savepoint name: SQLite and PostgreSQL release / roll back the most
@@ -185,7 +242,7 @@ def row_id(value: Any, what: str = "id") -> int | None:
     return value
 
 
-def _uuid_or_none(value: Any) -> _uuid.UUID | None:
+def uuid_or_none(value: Any) -> _uuid.UUID | None:
     if isinstance(value, _uuid.UUID):
         return value
     if isinstance(value, str):
@@ -196,8 +253,33 @@ def _uuid_or_none(value: Any) -> _uuid.UUID | None:
     return None
 
 
+#: Models whose string keys follow a rule of their own (conversations: thread ids).
+_STRING_KEYS: dict[type[peewee.Model], Callable[[str], Any]] = {}
+
+
+def string_keys(model: type[M], lookup: Callable[[str], M | None]) -> None:
+    """Make :func:`get_row` name a ``model`` row by a string through ``lookup``.
+
+    Conversations use it: a string is a thread id there (see conversations.py),
+    so every function naming a conversation follows the same rule.
+    """
+    _STRING_KEYS[model] = lookup
+
+
+def check_storable(name: str, value: str) -> str:
+    """``value`` unless it holds what no stored text can (NUL, a lone surrogate)."""
+    if "\0" in value:
+        raise ValidationError(f"{name} must not contain NUL characters.")
+    _check_encodable(name, value)
+    return value
+
+
 def get_row(model: type[M], key: Any) -> M | None:
-    """The row whose id (int) or uuid (str / UUID) is ``key``; None if missing."""
+    """The row whose id (int) or uuid (str / UUID) is ``key``; None if missing.
+
+    A string no stored text can equal (NUL, a lone surrogate) is a
+    ValidationError, as everywhere else.
+    """
     if key is None:
         return None
     if isinstance(key, model):
@@ -206,7 +288,12 @@ def get_row(model: type[M], key: Any) -> M | None:
         if not fits_int64(key):  # no row has it; the driver would raise OverflowError
             return None
         return model.get_or_none(model._meta.primary_key == key)
-    uid = _uuid_or_none(key)
+    if isinstance(key, str):
+        lookup = _STRING_KEYS.get(model)
+        if lookup is not None:
+            return lookup(key)
+        check_storable(f"{model.__name__} key", key)
+    uid = uuid_or_none(key)
     if uid is not None and "uuid" in model._meta.fields:
         return model.get_or_none(model._meta.fields["uuid"] == uid)
     if isinstance(key, str) and key.isascii() and key.isdigit():
@@ -243,21 +330,38 @@ def delete_row(model: type[M], key: Any) -> bool:
     return bool(row.delete_instance())
 
 
-def check_page(limit: Any, offset: Any) -> None:
-    """Raise ValidationError unless ``limit`` and ``offset`` are sane integers."""
-    for name, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"{name} must be an integer, got {value!r}.")
-    if limit < 1 or limit > MAX_LIMIT:
-        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
-    if offset < 0:
-        raise ValidationError(f"offset must be 0 or more, got {offset}.")
+def check_page(limit: Any, offset: Any) -> tuple[int, int]:
+    """``(limit, offset)`` ready for SQL, or ValidationError: the rule of every listing.
+
+    ``limit`` is any positive integer, or None for every row; ``offset`` any
+    integer of 0 or more. Both come back within the 64-bit range SQLite and
+    PostgreSQL take: a larger limit still means every row, a larger offset
+    lies past every row (an empty page), never an OverflowError.
+    """
+    if limit is None:
+        limit = INT64_MAX
+    elif isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError(
+            f"limit must be a positive integer or None (every row), got {limit!r}."
+        )
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValidationError(f"offset must be an integer of 0 or more, got {offset!r}.")
+    return min(limit, INT64_MAX), min(offset, INT64_MAX)
 
 
-def paginate(query: peewee.ModelSelect[Any], limit: int = 100, offset: int = 0) -> list[Any]:
-    """``query`` limited and offset, after checking both are sane integers."""
-    check_page(limit, offset)
+def paginate(query: peewee.ModelSelect[Any], limit: int | None = 100, offset: int = 0) -> list[Any]:
+    """``query``'s page: the rows from ``offset`` on, at most ``limit`` (see :func:`check_page`)."""
+    limit, offset = check_page(limit, offset)
     return list(query.limit(limit).offset(offset))
+
+
+def check_many(name: str, value: Any) -> Iterable[Any]:
+    """``value`` if it is a list (or any iterable) of items, not one value or a mapping."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise ValidationError(
+            f"{name} must be a list of dicts (or an iterable of them), got {type(value).__name__}."
+        )
+    return value
 
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
@@ -277,9 +381,7 @@ def check_text(
         raise ValidationError(f"{name} must be a string, got {type(value).__name__}.")
     if not allow_empty and not value.strip():
         raise ValidationError(f"{name} must not be empty.")
-    if "\0" in value:
-        raise ValidationError(f"{name} must not contain NUL characters.")
-    _check_encodable(name, value)
+    check_storable(name, value)
     if max_length is not None and len(value) > max_length:
         raise ValidationError(f"{name} is {len(value)} characters; the limit is {max_length}.")
     return value
@@ -295,13 +397,23 @@ def _check_encodable(name: str, value: str) -> None:
         ) from None
 
 
-def check_json(name: str, value: Any, *, _depth: int = 0) -> Any:
+def check_json(name: str, value: Any, *, dict_only: bool = False, required: bool = False) -> Any:
     """``value`` if it stores as JSON and reads back equal, on SQLite and PostgreSQL.
 
-    Accepted: None, bool, int, finite float, str, list/tuple (read back as a
-    list) and dict with str keys, nested up to 100 levels. Strings must not hold
-    NUL or lone surrogates (PostgreSQL's JSONB refuses both).
+    The one JSON rule of every function that stores a JSON value. Accepted:
+    None (unless ``required`` or ``dict_only``), bool, int, finite float, str,
+    list/tuple (read back as a list) and dict with str keys, nested up to 100
+    levels (``dict_only``: a dict at the top). Strings, keys included, must not
+    hold NUL or lone surrogates (PostgreSQL's JSONB refuses both).
     """
+    if dict_only and not isinstance(value, dict):
+        raise ValidationError(f"{name} must be a dict, got {type(value).__name__}.")
+    if required and value is None:
+        raise ValidationError(f"{name} must be a JSON value, got None.")
+    return _check_json(name, value, 0)
+
+
+def _check_json(name: str, value: Any, depth: int) -> Any:
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, float):
@@ -309,15 +421,12 @@ def check_json(name: str, value: Any, *, _depth: int = 0) -> Any:
             raise ValidationError(f"{name} holds {value!r}; JSON numbers must be finite.")
         return value
     if isinstance(value, str):
-        if "\0" in value:
-            raise ValidationError(f"{name} holds a string with a NUL character.")
-        _check_encodable(name, value)
-        return value
-    if _depth >= 100:
+        return check_storable(name, value)
+    if depth >= 100:
         raise ValidationError(f"{name} is nested deeper than 100 levels.")
     if isinstance(value, (list, tuple)):
         for item in value:
-            check_json(name, item, _depth=_depth + 1)
+            _check_json(name, item, depth + 1)
         return value
     if isinstance(value, dict):
         for key, item in value.items():
@@ -325,8 +434,8 @@ def check_json(name: str, value: Any, *, _depth: int = 0) -> Any:
                 raise ValidationError(
                     f"{name} has the key {key!r}; JSON object keys must be strings."
                 )
-            check_json(name, key)
-            check_json(name, item, _depth=_depth + 1)
+            check_storable(name, key)
+            _check_json(name, item, depth + 1)
         return value
     raise ValidationError(
         f"{name} holds a {type(value).__name__}; JSON accepts dict, list, str, "

@@ -10,18 +10,16 @@ with a message that quotes the value and says what is accepted.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ValidationError
-from ._base import INT64_MAX
+from ._base import INT32_MAX, INT64_MAX
 
 __all__ = [
     "check_bool",
     "check_positive_int",
     "check_count",
-    "check_json",
     "check_datetime",
     "check_fields",
 ]
@@ -33,32 +31,20 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
-def check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= INT64_MAX:
-        raise ValidationError(
-            f"{name} must be a positive integer up to {INT64_MAX}, got {value!r}."
-        )
+def check_positive_int(name: str, value: Any, maximum: int = INT64_MAX) -> int:
+    """A whole number from 1 to ``maximum`` (``INT32_MAX`` for an INTEGER column)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValidationError(f"{name} must be a positive integer up to {maximum}, got {value!r}.")
     return value
 
 
 def check_count(name: str, value: Any) -> int:
-    """A whole number of 0 or more (up to the 64-bit limit a column holds)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+    """A whole number of 0 or more that an INTEGER column holds on every backend
+    (PostgreSQL's is 32 bits: up to ``INT32_MAX``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT32_MAX:
         raise ValidationError(
-            f"{name} must be a whole number from 0 to {INT64_MAX}, got {value!r}."
+            f"{name} must be a whole number from 0 to {INT32_MAX}, got {value!r}."
         )
-    return value
-
-
-def check_json(name: str, value: Any, *, dict_only: bool = False) -> Any:
-    """``value`` if JSON can store it unchanged (no NaN, no sets, no objects)."""
-    if value is None or (dict_only and not isinstance(value, dict)):
-        wanted = "a dict" if dict_only else "a JSON value"
-        raise ValidationError(f"{name} must be {wanted}, got {type(value).__name__}.")
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{name} is not JSON-serialisable: {exc}.") from exc
     return value
 
 

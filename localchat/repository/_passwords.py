@@ -80,6 +80,12 @@ def _check_password(password: object) -> str:
         raise ValidationError(f"password must be a string, got {type(password).__name__}.")
     if not password:
         raise ValidationError("password must not be empty.")
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            "password contains a lone surrogate; only valid Unicode text can be hashed."
+        ) from None
     return password
 
 

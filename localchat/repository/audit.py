@@ -29,8 +29,8 @@ from peewee import fn
 from ..database import Session
 from ..errors import ValidationError
 from ..models import AUDIT_STATUSES, AuditLog
-from ._base import check_choice, check_text, get_row, operation, paginate
-from ._checks import check_count, check_datetime, check_json
+from ._base import check_choice, check_json, check_text, get_row, operation, paginate
+from ._checks import check_count, check_datetime
 
 __all__ = [
     "log_generation",
@@ -108,7 +108,7 @@ def get_audit_log(s: Session, log_id: int | str) -> AuditLog | None:
 
 @operation
 def list_audit_logs_for_user(
-    s: Session, user_id: str, limit: int = 100, offset: int = 0
+    s: Session, user_id: str, limit: int | None = 100, offset: int = 0
 ) -> list[AuditLog]:
     """A user's generation history, newest first."""
     query = (
@@ -124,7 +124,7 @@ def list_audit_logs_between(
     s: Session,
     since: _dt.datetime | _dt.date,
     until: _dt.datetime | _dt.date | None = None,
-    limit: int = 100,
+    limit: int | None = 100,
     offset: int = 0,
 ) -> list[AuditLog]:
     """Entries from ``since`` (inclusive) to ``until`` (exclusive; None: open), oldest first."""

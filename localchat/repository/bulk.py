@@ -38,7 +38,7 @@ import peewee
 from ..database import Session
 from ..errors import NotFound, ValidationError
 from ..models import ROLES, Conversation, Message, utcnow
-from ._base import check_choice, check_json, check_text, fits_int64, operation
+from ._base import check_choice, check_json, check_many, check_text, fits_int64, operation
 from .conversations import _preview
 
 __all__ = ["IMPORT_FIELDS", "import_messages"]
@@ -198,7 +198,7 @@ def import_messages(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
     conversations; Conflict if a ``uuid`` is already taken. Nothing is
     written unless every row is good.
     """
-    checked = _checked_rows(rows)
+    checked = _checked_rows(check_many("rows", rows))
     if not checked:
         return 0
     conv_ids = list(dict.fromkeys(r[3] for r in checked))

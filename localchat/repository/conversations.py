@@ -9,10 +9,16 @@
         archive_conversation(s, conv.id)
         [c.title for c in list_all_conversations(s, status="archived")]  # ['Trip ideas']
 
-A conversation is named by its integer ``id``, its public ``uuid``, or the
-``Conversation`` itself, wherever a function takes ``conversation_id``. An
-app's own thread id (a string) is kept in ``external_id`` and found with
-:func:`get_conversation_by_thread_id` / :func:`get_or_create_conversation`.
+A conversation is named by its integer ``id`` or the ``Conversation`` itself,
+or by a string: its *thread id*, wherever a function takes ``conversation_id``
+(here, in messages, exchanges, documents and search alike). An app's own thread
+id is kept in ``external_id``; a string names the conversation whose
+``external_id`` it is, else the one whose ``uuid`` it is, and never a row id:
+
+    get_or_create_conversation(s, "thread-5")
+    update_conversation(s, "thread-5", title="Billing")   # the thread, not row 5
+    delete_conversation(s, "thread-5")                    # True; again: False
+
 Owners are given as ``user_id`` (id, uuid or ``User``) or ``user_email``.
 
 ``last_message`` is a preview: text longer than 200 characters is cut to 199
@@ -34,14 +40,16 @@ from ..models import CONVERSATION_STATUSES, Conversation, User, utcnow
 from ._base import (
     check_choice,
     check_page,
+    check_storable,
     check_text,
-    delete_row,
     fits_int64,
     get_row,
     operation,
     paginate,
     read_operation,
+    string_keys,
     update_row,
+    uuid_or_none,
 )
 from ._fast import fetch_models, statement
 from .documents import release_owned_files
@@ -72,26 +80,44 @@ PREVIEW_LENGTH = 200
 
 def _id_of(model: type[peewee.Model], key: Any, what: str) -> int | None:
     """The integer id ``key`` names (id, digit string, uuid or row); None if no such row can exist
-    (an unknown uuid, a number outside the 64-bit range)."""
+    (an unknown uuid, a number outside the 64-bit range). A string names a conversation
+    by its thread id (see :func:`_by_thread`)."""
     if isinstance(key, model):
         return key.get_id()
     if isinstance(key, int) and not isinstance(key, bool):
         return key if fits_int64(key) else None
-    if isinstance(key, str) and key.isascii() and key.isdigit():
+    if isinstance(key, str) and model is Conversation:
+        conv = _by_thread(key)
+        return None if conv is None else conv.id
+    if isinstance(key, str) and check_storable(what, key).isascii() and key.isdigit():
         number = int(key)
         return number if fits_int64(number) else None
-    uid = key if isinstance(key, _uuid.UUID) else None
-    if isinstance(key, str):
-        try:
-            uid = _uuid.UUID(key)
-        except ValueError:
-            uid = None
+    uid = uuid_or_none(key)
     if uid is None:
         raise ValidationError(
             f"{what} must be an integer id, a uuid or a {model.__name__}, got {key!r}."
         )
     field = model._meta.fields["uuid"]
     return model.select(model._meta.primary_key).where(field == uid).scalar()
+
+
+def _by_thread(thread_id: str) -> Conversation | None:
+    """The conversation a string names: the one whose ``external_id`` it is (an app's
+    thread id), else the one whose uuid it is; None if neither.
+
+    The one rule for strings naming a conversation, wherever a function takes one:
+    an int is a row id, a str is a thread id, so a thread id "5" is never row 5.
+    """
+    check_text("thread_id", thread_id, max_length=255)
+    conv = Conversation.get_or_none(Conversation.external_id == thread_id)
+    if conv is None:
+        uid = uuid_or_none(thread_id)
+        if uid is not None:
+            conv = Conversation.get_or_none(Conversation.uuid == uid)
+    return conv
+
+
+string_keys(Conversation, _by_thread)  # get_row(Conversation, "...") follows the same rule
 
 
 def _preview(text: str) -> str:
@@ -142,14 +168,6 @@ def _existing_owner(user_id: Any, user_email: Any) -> int | None:
     if uid is None or not User.select().where(User.id == uid).exists():
         raise NotFound(f"no user {user_email or user_id!r}; create the user first.")
     return uid
-
-
-def _thread_condition(thread_id: str) -> Any:
-    condition = Conversation.external_id == thread_id
-    try:
-        return condition | (Conversation.uuid == _uuid.UUID(thread_id))
-    except ValueError:
-        return condition
 
 
 def _owned_by(user_id: Any, user_email: Any, status: Any) -> peewee.ModelSelect[Conversation]:
@@ -204,7 +222,7 @@ def create_conversation(
 
 @operation
 def get_conversation_by_id(s: Session, conversation_id: int | str) -> Conversation | None:
-    """The conversation with this id (a uuid also works), or None."""
+    """The conversation with this id (int); a string is a thread id (else a uuid). None if none."""
     return get_row(Conversation, conversation_id)
 
 
@@ -213,16 +231,16 @@ def get_conversation_by_uuid(
     s: Session, conversation_uuid: str | _uuid.UUID
 ) -> Conversation | None:
     """The conversation with this public uuid, or None (also for a malformed uuid)."""
-    if isinstance(conversation_uuid, int):
-        return None
-    return get_row(Conversation, conversation_uuid)
+    if isinstance(conversation_uuid, str):
+        check_storable("conversation_uuid", conversation_uuid)
+    uid = uuid_or_none(conversation_uuid)
+    return None if uid is None else Conversation.get_or_none(Conversation.uuid == uid)
 
 
 @operation
 def get_conversation_by_thread_id(s: Session, thread_id: str) -> Conversation | None:
     """The conversation whose ``thread_id`` (external_id, else uuid) is this, or None."""
-    check_text("thread_id", thread_id, max_length=255)
-    return Conversation.get_or_none(_thread_condition(thread_id))
+    return _by_thread(thread_id)
 
 
 @operation
@@ -240,8 +258,7 @@ def get_or_create_conversation(
     An existing conversation is returned unchanged; Conflict if it belongs to
     another user than the one given.
     """
-    check_text("thread_id", thread_id, max_length=255)
-    conv = Conversation.get_or_none(_thread_condition(thread_id))
+    conv = _by_thread(thread_id)
     if conv is None:
         fields = _fields(title=title, last_message=last_message)
         fields["external_id"] = thread_id
@@ -257,14 +274,14 @@ def list_conversations_for_user(
     s: Session,
     user_id: int | str | User | None = None,
     status: str | None = None,
-    limit: int = 100,
+    limit: int | None = 100,
     offset: int = 0,
     *,
     user_email: str | None = None,
 ) -> list[Conversation]:
     """A user's conversations, most recently updated first ([] for an unknown user)."""
     if user_email is None and isinstance(user_id, (int, User)) and not isinstance(user_id, bool):
-        check_page(limit, offset)  # the hot path: fixed SQL, direct rows (see _fast.py)
+        limit, offset = check_page(limit, offset)  # the hot path: fixed SQL (see _fast.py)
         uid = _id_of(User, user_id, "user_id")
         params: tuple[Any, ...]
         if status is None:
@@ -280,7 +297,7 @@ def list_conversations_for_user(
 
 @operation
 def list_all_conversations(
-    s: Session, status: str | None = None, limit: int = 100, offset: int = 0
+    s: Session, status: str | None = None, limit: int | None = 100, offset: int = 0
 ) -> list[Conversation]:
     """Every conversation (of any user, or anonymous), most recently updated first."""
     query = Conversation.select()
@@ -328,8 +345,11 @@ def archive_conversation(
 @operation
 def delete_conversation(s: Session, conversation_id: int | str | Conversation) -> bool:
     """Delete a conversation with its messages and responses; False if it did not exist."""
-    release_owned_files(s, conversation_id=conversation_id)  # unused files go after commit
-    return delete_row(Conversation, conversation_id)
+    conv = get_row(Conversation, conversation_id)
+    if conv is None:
+        return False
+    release_owned_files(s, conversation_id=conv.id)  # unused files go after commit
+    return bool(conv.delete_instance())
 
 
 create_chat_session = create_conversation

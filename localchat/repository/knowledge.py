@@ -30,7 +30,15 @@ from typing import Any
 from ..database import Session
 from ..errors import ValidationError
 from ..models import KnowledgeChunk, utcnow
-from ._base import check_json, check_text, delete_row, get_row, operation, paginate
+from ._base import (
+    check_json,
+    check_many,
+    check_text,
+    delete_row,
+    get_row,
+    operation,
+    paginate,
+)
 from .conversations import _optional_text
 
 __all__ = [
@@ -116,10 +124,8 @@ def upsert_knowledge_chunk(
 
 
 def _checked_chunks(chunks: Iterable[Any]) -> list[dict[str, Any]]:
-    if isinstance(chunks, (str, bytes, Mapping)):
-        raise ValidationError("chunks must be a list of dicts, not a single value.")
     checked = []
-    for index, chunk in enumerate(chunks):
+    for index, chunk in enumerate(check_many("chunks", chunks)):
         if not isinstance(chunk, Mapping):
             raise ValidationError(f"chunk {index} must be a dict, got {type(chunk).__name__}.")
         unknown = sorted(set(chunk) - set(_FIELDS))
@@ -221,24 +227,26 @@ def get_knowledge_chunk_by_external_id(
     s: Session, external_id: str, source: str | None = None
 ) -> KnowledgeChunk | None:
     """The chunk with this external id (in ``source``, else the oldest of any source), or None."""
+    external_id = check_text("external_id", external_id, allow_empty=True)
     query = KnowledgeChunk.select().where(KnowledgeChunk.external_id == external_id)
     if source is not None:
-        query = query.where(KnowledgeChunk.source == source)
+        query = query.where(KnowledgeChunk.source == check_text("source", source, allow_empty=True))
     return query.order_by(KnowledgeChunk.id).first()
 
 
 @operation
 def search_knowledge_chunks_by_source(
-    s: Session, source: str, limit: int = 100, offset: int = 0
+    s: Session, source: str, limit: int | None = 100, offset: int = 0
 ) -> list[KnowledgeChunk]:
     """The chunks of one source, in insertion order."""
+    source = check_text("source", source, allow_empty=True)
     query = KnowledgeChunk.select().where(KnowledgeChunk.source == source)
     return paginate(query.order_by(KnowledgeChunk.id), limit, offset)
 
 
 @operation
 def list_all_knowledge_chunks(
-    s: Session, limit: int = 100, offset: int = 0
+    s: Session, limit: int | None = 100, offset: int = 0
 ) -> list[KnowledgeChunk]:
     """Every chunk, in insertion order."""
     return paginate(KnowledgeChunk.select().order_by(KnowledgeChunk.id), limit, offset)

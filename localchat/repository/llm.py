@@ -36,8 +36,18 @@ from typing import Any
 from ..database import Session
 from ..errors import NotFound, ValidationError
 from ..models import ROLES, LLMModel, LLMService
-from ._base import check_text, get_row, operation, paginate, update_row
-from ._checks import check_bool, check_fields, check_json, check_positive_int
+from ._base import (
+    INT32_MAX,
+    check_json,
+    check_storable,
+    check_text,
+    get_row,
+    operation,
+    paginate,
+    read_operation,
+    update_row,
+)
+from ._checks import check_bool, check_fields, check_positive_int
 
 __all__ = [
     "create_service",
@@ -127,12 +137,13 @@ _MODEL_FIELDS = {
     "name": lambda v: check_text("name", v, max_length=255),
     "modality": _modality,
     "supports_tools": lambda v: check_bool("supports_tools", v),
-    "context_window": lambda v: check_positive_int("context_window", v),
+    "context_window": lambda v: check_positive_int("context_window", v, INT32_MAX),
 }
 
 
 def _service(key: Any) -> LLMService | None:
-    if isinstance(key, str) and key:
+    """The service a key names: its name (str), else its id or uuid (see ``get_row``)."""
+    if isinstance(key, str) and check_storable("service_id", key):
         by_name = LLMService.get_or_none(LLMService.name == key)
         if by_name is not None:
             return by_name
@@ -167,7 +178,7 @@ def get_service(s: Session, service_id: int | str) -> LLMService | None:
 
 
 @operation
-def list_services(s: Session, limit: int = 100, offset: int = 0) -> list[LLMService]:
+def list_services(s: Session, limit: int | None = 100, offset: int = 0) -> list[LLMService]:
     """Services in name order."""
     return paginate(LLMService.select().order_by(LLMService.name), limit, offset)
 
@@ -233,7 +244,7 @@ def get_model_by_name(s: Session, service_id: int | str, name: str) -> LLMModel 
 
 @operation
 def list_models(
-    s: Session, service_id: int | str | None = None, limit: int = 100, offset: int = 0
+    s: Session, service_id: int | str | None = None, limit: int | None = 100, offset: int = 0
 ) -> list[LLMModel]:
     """Models of one service (or of all), by service then name; [] for an unknown service."""
     query = LLMModel.select().order_by(LLMModel.service, LLMModel.name)
@@ -358,9 +369,9 @@ class InvocationParams:
             **self.options,
         }
 
-    def validate(self, s: Session) -> InvocationParams:
+    def validate(self, session: Session) -> InvocationParams:
         """``self`` once the registry confirms the service and model; raises otherwise."""
-        _check_registered(s, self)
+        _check_registered(session, self)
         return self
 
 
@@ -397,6 +408,7 @@ def _check_registered(s: Session, params: InvocationParams) -> LLMModel:
     return model
 
 
+@read_operation
 def build_invocation(
     s: Session,
     service_id: int | str,

@@ -46,7 +46,6 @@ from ..errors import Conflict, NotFound, ValidationError
 from ..models import ROLES, Conversation, Message, Response
 from ._append import new_message
 from ._base import (
-    INT64_MAX,
     check_choice,
     check_json,
     check_page,
@@ -57,6 +56,7 @@ from ._base import (
     paginate,
     read_operation,
 )
+from ._checks import check_count
 from ._fast import fetch_models, statement
 from .conversations import _id_of, _optional_text, _preview
 
@@ -203,7 +203,7 @@ def get_latest_message(s: Session, conversation_id: int | str | Conversation) ->
 def list_messages_for_conversation(
     s: Session,
     conversation_id: int | str | Conversation,
-    limit: int = 100,
+    limit: int | None = 100,
     offset: int = 0,
     sender_type: str | MessageSenderType | None = None,
     *,
@@ -217,7 +217,7 @@ def list_messages_for_conversation(
     """
     conv_id = _conversation_id(conversation_id)
     if sender_type is None and conv_id is not None:  # the hot path: fixed SQL
-        check_page(limit, offset)
+        limit, offset = check_page(limit, offset)
         db = s.db
         sql = _LATEST_PAGE if latest else _OLDEST_PAGE
         rows = fetch_models(
@@ -322,15 +322,7 @@ def delete_message(s: Session, message_id: int | str | Message) -> bool:
 
 
 def _count(name: str, value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{name} must be a whole number, got {value!r}.")
-    if value < 0:
-        raise ValidationError(f"{name} must be 0 or more, got {value}.")
-    if value > INT64_MAX:
-        raise ValidationError(f"{name} must be at most {INT64_MAX} (a 64-bit column), got {value}.")
-    return value
+    return None if value is None else check_count(name, value)
 
 
 @operation

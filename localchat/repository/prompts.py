@@ -27,8 +27,7 @@ from typing import Any
 from ..database import Session
 from ..errors import ValidationError
 from ..models import PromptTemplate
-from ._base import check_text, operation, paginate
-from ._checks import check_json
+from ._base import check_json, check_text, operation, paginate
 
 __all__ = [
     "create_prompt",
@@ -56,7 +55,7 @@ def _name(value: Any) -> str:
 
 
 def _content(value: Any) -> Any:
-    check_json("content", value)
+    check_json("content", value, required=True)
     _walk(value, _fields)  # a malformed template is refused when stored, not when used
     return value
 
@@ -104,7 +103,7 @@ def delete_prompt(s: Session, key: str) -> bool:
 
 
 @operation
-def list_prompts(s: Session, limit: int = 100, offset: int = 0) -> list[PromptTemplate]:
+def list_prompts(s: Session, limit: int | None = 100, offset: int = 0) -> list[PromptTemplate]:
     """Templates in key order."""
     return paginate(PromptTemplate.select().order_by(PromptTemplate.key), limit, offset)
 

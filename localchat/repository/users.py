@@ -227,7 +227,7 @@ def get_or_create_user_by_email(
 
 
 @operation
-def list_users(s: Session, limit: int = 100, offset: int = 0) -> list[User]:
+def list_users(s: Session, limit: int | None = 100, offset: int = 0) -> list[User]:
     """Users, oldest first."""
     return paginate(User.select().order_by(User.id), limit, offset)
 
