@@ -72,10 +72,9 @@ from .models import (
     User,
     router,
 )
-from .repository._base import MAX_LIMIT, check_choice, operation, paginate
+from .repository._base import INT64_MAX, MAX_LIMIT, check_choice, check_text, read_operation
 from .repository.conversations import _id_of
 from .search_index import (
-    ConversationIndex,
     KnowledgeIndex,
     MessageIndex,
     fts_query,
@@ -84,6 +83,7 @@ from .search_index import (
     query_errors,
     rebuild_search_index,
 )
+from .search_snippet import check_markers, highlights, snippets
 
 __all__ = [
     "HORIZON",
@@ -198,8 +198,6 @@ def _oldest(expr: str, conds: list[Any], horizon: int | None) -> int | None:
     """The smallest message id worth ranking: None when ``horizon`` matches or fewer."""
     if horizon is None:
         return None
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
     if not conds:  # the common case, as plain SQL: no joins, nothing to build
         row = router.execute_sql(_OLDEST, (expr, horizon - 1)).fetchone()
         return row[0] if row else None
@@ -208,24 +206,27 @@ def _oldest(expr: str, conds: list[Any], horizon: int | None) -> int | None:
     return oldest
 
 
+def _horizon(horizon: Any) -> int | None:
+    """``horizon`` checked; None (rank all) when it exceeds any possible count of rows."""
+    if horizon is None:
+        return None
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
+    return horizon if horizon <= INT64_MAX else None
+
+
 def _check_page(limit: Any, offset: Any) -> None:
     for name, value in (("limit", limit), ("offset", offset)):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationError(f"{name} must be an integer, got {value!r}.")
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
-    if offset < 0:
-        raise ValidationError(f"offset must be 0 or more, got {offset}.")
-
-
-def _marks(markers: tuple[str, str]) -> tuple[str, str]:
-    if len(markers) != 2 or not all(isinstance(m, str) for m in markers):
-        raise ValidationError(f"markers must be two strings, got {markers!r}.")
-    return markers
+    if not 0 <= offset <= INT64_MAX:
+        raise ValidationError(f"offset must be between 0 and {INT64_MAX}, got {offset}.")
 
 
 @needs_fts
-@operation
+@read_operation
 def search_messages(
     s: Session,
     query: str,
@@ -246,7 +247,9 @@ def search_messages(
     ``since`` is inclusive and ``until`` exclusive (``created_at``).
     """
     expr = fts_query(query, advanced=advanced)
-    start, end = _marks(markers)
+    marks = check_markers(markers)
+    _check_page(limit, offset)
+    horizon = _horizon(horizon)
     conds = _message_conditions(user_id, conversation_id, role, since, until)
     if not expr or conds is None:
         return []
@@ -255,21 +258,32 @@ def search_messages(
         oldest = _oldest(expr, conds, horizon)
         if oldest is not None:
             conds.append(MessageIndex.rowid >= oldest)
-        rows = paginate(
-            Message.select(
-                Message,
-                Conversation,
-                MessageIndex.content.snippet(start, end, "…", 16).alias("snippet"),
-                rank.alias("rank"),
-            )
+        # Ids and scores only: the sorter never holds a message's text.
+        page: list[Any] = list(
+            Message.select(Message.id, rank)
             .join_from(Message, MessageIndex, on=(MessageIndex.rowid == Message.id))
             .join_from(Message, Conversation)
             .where(MessageIndex.match(expr), *conds)
-            .order_by(rank, Message.id.desc()),
-            limit,
-            offset,
+            .order_by(rank, Message.id.desc())
+            .limit(limit)
+            .offset(offset)
+            .tuples()
         )
-    return [MessageHit(m, m.conversation, m.snippet, -m.rank) for m in rows]
+    rows = _by_id(Message.select(Message, Conversation).join(Conversation), Message.id, page)
+    texts = snippets([m.content for m in rows], expr, marks, 16)
+    return [
+        MessageHit(m, m.conversation, text, -score)
+        for m, text, (_, score) in zip(rows, texts, page, strict=True)
+    ]
+
+
+def _by_id(
+    query: peewee.ModelSelect[Any], id_field: Any, page: list[tuple[int, float]]
+) -> list[Any]:
+    """The rows of ``query`` whose ids ``page`` lists first, in its order."""
+    ids = [p[0] for p in page]
+    found = {row.id: row for row in query.where(id_field.in_(ids))}
+    return [found[i] for i in ids]
 
 
 _CONVERSATION_HITS = """
@@ -291,7 +305,7 @@ SELECT h.conversation_id, h.message_id, MIN(h.score) AS best
 
 
 @needs_fts
-@operation
+@read_operation
 def search_conversations(
     s: Session,
     query: str,
@@ -306,8 +320,9 @@ def search_conversations(
 ) -> list[ConversationHit]:
     """Conversations whose title or any message matches, best first, one hit each."""
     expr = fts_query(query, advanced=advanced)
-    start, end = _marks(markers)
+    marks = check_markers(markers)
     _check_page(limit, offset)
+    horizon = _horizon(horizon)
     where: list[str] = ["1"]
     params: list[Any] = []
     conds = _message_conditions(user_id, None, None, None, None)
@@ -324,47 +339,34 @@ def search_conversations(
         sql = _CONVERSATION_HITS.format(where=" AND ".join(where))
         args = [TITLE_WEIGHT, expr, expr, oldest, *params, limit, offset]
         found = s.db.execute_sql(sql, args).fetchall()
-        return _conversation_hits(expr, found, start, end)
+    return _conversation_hits(expr, found, marks)
 
 
 def _conversation_hits(
-    expr: str, found: list[tuple[int, int | None, float]], start: str, end: str
+    expr: str, found: list[tuple[int, int | None, float]], marks: tuple[str, str]
 ) -> list[ConversationHit]:
     conv_ids = [row[0] for row in found]
-    msg_ids = [row[1] for row in found if row[1] is not None]
     convs = {c.id: c for c in Conversation.select().where(Conversation.id.in_(conv_ids))}
-    titles = dict(
-        ConversationIndex.select(
-            ConversationIndex.rowid, ConversationIndex.title.highlight(start, end)
+    msg_ids = [row[1] for row in found if row[1] is not None]
+    messages = {m.id: m for m in Message.select().where(Message.id.in_(msg_ids))}
+    passages = snippets([messages[i].content for i in msg_ids], expr, marks, 16)
+    by_title = [row[0] for row in found if row[1] is None]
+    titles = highlights([convs[c].title or "" for c in by_title], expr, marks)
+    snippet = dict(zip(msg_ids, passages, strict=True))
+    title = dict(zip(by_title, titles, strict=True))
+    return [
+        ConversationHit(
+            convs[conv_id],
+            title[conv_id] if msg_id is None else snippet[msg_id],
+            -best,
+            None if msg_id is None else messages[msg_id],
         )
-        .where(ConversationIndex.match(expr), ConversationIndex.rowid.in_(conv_ids))
-        .tuples()
-    )
-    messages: dict[int, Message] = {}
-    if msg_ids:
-        messages = {
-            m.id: m
-            for m in Message.select(
-                Message, MessageIndex.content.snippet(start, end, "…", 16).alias("snippet")
-            )
-            # CROSS JOIN keeps this order: the page's ids first, then one index probe each.
-            .join(MessageIndex, peewee.JOIN.CROSS)
-            .where(
-                Message.id.in_(msg_ids),
-                MessageIndex.rowid == Message.id,
-                MessageIndex.match(expr),
-            )
-        }
-    hits = []
-    for conv_id, msg_id, best in found:
-        message = messages.get(msg_id) if msg_id is not None else None
-        snippet = getattr(message, "snippet", None) or titles.get(conv_id, "")
-        hits.append(ConversationHit(convs[conv_id], snippet, -best, message))
-    return hits
+        for conv_id, msg_id, best in found
+    ]
 
 
 @needs_fts
-@operation
+@read_operation
 def search_knowledge(
     s: Session,
     query: str,
@@ -376,23 +378,27 @@ def search_knowledge(
 ) -> list[KnowledgeHit]:
     """Knowledge chunks for ``query``, best first (title matches weigh double): for RAG."""
     expr = fts_query(query, advanced=advanced)
-    start, end = _marks(markers)
+    marks = check_markers(markers)
+    _check_page(limit, 0)
     if not expr:
         return []
     rank = KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0)
     conds = [KnowledgeIndex.match(expr)]
     if source is not None:
-        conds.append(KnowledgeChunk.source == source)
+        conds.append(KnowledgeChunk.source == check_text("source", source, allow_empty=True))
     with query_errors(expr, advanced):
-        rows = paginate(
-            KnowledgeChunk.select(
-                KnowledgeChunk,
-                KnowledgeIndex.content.snippet(start, end, "…", 32).alias("snippet"),
-                rank.alias("rank"),
-            )
+        page: list[Any] = list(
+            KnowledgeChunk.select(KnowledgeChunk.id, rank)
             .join(KnowledgeIndex, on=(KnowledgeIndex.rowid == KnowledgeChunk.id))
             .where(*conds)
-            .order_by(rank, KnowledgeChunk.id),
-            limit,
+            .order_by(rank, KnowledgeChunk.id)
+            .limit(limit)
+            .tuples()
         )
-    return [KnowledgeHit(c, c.snippet, -c.rank) for c in rows]
+    rows = _by_id(KnowledgeChunk.select(), KnowledgeChunk.id, page)
+    texts = snippets(
+        [c.content for c in rows], expr, marks, 32, titles=[c.title or "" for c in rows]
+    )
+    return [
+        KnowledgeHit(c, text, -score) for c, text, (_, score) in zip(rows, texts, page, strict=True)
+    ]

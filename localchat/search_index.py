@@ -44,6 +44,10 @@ __all__ = [
     "MessageIndex",
     "ConversationIndex",
     "KnowledgeIndex",
+    "MAX_QUERY_LENGTH",
+    "MAX_QUERY_TERMS",
+    "MIN_PREFIX",
+    "MAX_PREFIX_TERMS",
     "fts_query",
     "query_errors",
     "needs_fts",
@@ -86,14 +90,38 @@ class KnowledgeIndex(_Index):
         table_name = "knowledge_chunk_fts"
 
 
+#: Characters in a search query, at most.
+MAX_QUERY_LENGTH = 1_000
+#: Words (FTS5 tokens) in a search query, at most; operators do not count.
+MAX_QUERY_TERMS = 32
+#: UTF-8 bytes before an advanced query's ``*``, at least: ``abc*``, ``東*``.
+MIN_PREFIX = 3
+#: Prefix terms (``abc*``) in one advanced query, at most.
+MAX_PREFIX_TERMS = 4
+
+_TOKEN = re.compile(r"[^\W_]+")  # a run of letters and digits: one unicode61 token
+_OPERATOR = re.compile(r"(?<![\w\"])(?:AND|OR|NOT|NEAR)(?![\w\"])")
+_PREFIX = re.compile(r'("(?:[^"]|"")*"|[^\s"():^+*,{}]+)\*')
+
+
 def fts_query(text: str, *, advanced: bool = False) -> str:
     """The FTS5 MATCH expression for ``text``; "" when it holds no word.
+
+    A query longer than :data:`MAX_QUERY_LENGTH` characters or with more than
+    :data:`MAX_QUERY_TERMS` words raises :class:`ValidationError`, and so does an
+    advanced query with a prefix shorter than :data:`MIN_PREFIX` bytes or more
+    than :data:`MAX_PREFIX_TERMS` prefixes: each would cost time and memory
+    that grow with the store.
 
     >>> fts_query("C++ -O2 (NEAR: 😀")
     '"C++" "-O2" "(NEAR:"'
     """
     if not isinstance(text, str):
         raise ValidationError(f"a search query must be a string, got {type(text).__name__}.")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise ValidationError(
+            f"search query is {len(text):,} characters; the limit is {MAX_QUERY_LENGTH:,}."
+        )
     if advanced:
         if "\0" in text:
             raise ValidationError("an advanced search query must not contain NUL characters.")
@@ -101,11 +129,39 @@ def fts_query(text: str, *, advanced: bool = False) -> str:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValidationError(f"search query {text!r} is not valid Unicode.") from exc
+        _check_terms(_OPERATOR.sub(" ", text))
+        _check_prefixes(text)
         return text.strip()
     text = text.encode("utf-8", "ignore").decode("utf-8")  # lone surrogates out
     words = [w for w in text.replace("\0", " ").split() if any(c.isalnum() for c in w)]
+    _check_terms(" ".join(words))
     # Space-separated strings are FTS5's implicit AND.
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _check_terms(text: str) -> None:
+    count = sum(1 for _ in _TOKEN.finditer(text))
+    if count > MAX_QUERY_TERMS:
+        raise ValidationError(
+            f"search query has {count:,} words; at most {MAX_QUERY_TERMS} are searched "
+            "(leave some out)."
+        )
+
+
+def _check_prefixes(text: str) -> None:
+    prefixes = _PREFIX.findall(text)
+    if len(prefixes) > MAX_PREFIX_TERMS:
+        raise ValidationError(
+            f"search query has {len(prefixes)} prefix words (word*); "
+            f"at most {MAX_PREFIX_TERMS} are searched."
+        )
+    for prefix in prefixes:
+        tokens = _TOKEN.findall(prefix)
+        if not tokens or len(tokens[-1].encode("utf-8")) < MIN_PREFIX:
+            raise ValidationError(
+                f"search prefix {prefix + '*'!r} is too short: a prefix query needs at least "
+                f"{MIN_PREFIX} letters before the * (one Chinese or Japanese character)."
+            )
 
 
 _FTS_ERRORS = ("fts5", "syntax error", "no such column", "unterminated", "unknown special query")

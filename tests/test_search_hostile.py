@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from localchat import ValidationError
-from localchat.repository import add_message, create_conversation
+from localchat.models import Conversation
+from localchat.repository import add_message, create_conversation, upsert_knowledge_chunk
 from localchat.search import fts_query, search_conversations, search_knowledge, search_messages
 
 # Pieces of FTS5 syntax, and text that breaks naive quoting.
@@ -61,3 +62,260 @@ def test_advanced_queries_either_work_or_raise_validation_error(store_with_text,
     except ValidationError:
         return
     assert isinstance(result, list)
+
+
+# -- bounded work: hostile rows and queries ------------------------------------------------
+
+
+@pytest.fixture
+def statements(localchat_session):
+    """Every SQL statement the store's connection runs while the test looks.
+
+    FTS5's own statements inside a query (traced as "-- ...") are left out.
+    """
+    seen: list[str] = []
+    conn = localchat_session.db.connection()
+    conn.set_trace_callback(lambda sql: None if sql.startswith("--") else seen.append(sql))
+    yield seen
+    conn.set_trace_callback(None)
+
+
+def _scratch_inserts(monkeypatch):
+    """The text each search hands the snippet index, recorded."""
+    from localchat import search_snippet
+
+    handed: list[str] = []
+    real = search_snippet._fill
+
+    def spy(conn, table, rows):
+        handed.extend(v for row in rows for v in row[1:])
+        return real(conn, table, rows)
+
+    monkeypatch.setattr(search_snippet, "_fill", spy)
+    return handed
+
+
+def test_search_functions_only_read_the_store(store_with_text, statements):
+    s = store_with_text
+    upsert_knowledge_chunk(s, "docs", "C++ flags", "k1", title="NEAR")
+    statements.clear()
+    for fn in (search_messages, search_conversations, search_knowledge):
+        fn(s, "C++ NEAR")
+        fn(s, "near", advanced=True)
+    assert statements
+    writes = [sql for sql in statements if not sql.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert writes == []
+
+
+def test_store_never_runs_fts5_snippet_or_highlight(store_with_text, statements):
+    s = store_with_text
+    upsert_knowledge_chunk(s, "docs", "C++ flags", "k1", title="NEAR")
+    for fn in (search_messages, search_conversations, search_knowledge):
+        assert fn(s, "near")
+    assert not [sql for sql in statements if "snippet(" in sql or "highlight(" in sql]
+
+
+def test_snippet_of_a_5_mb_message_is_built_from_a_bounded_window(localchat_session, monkeypatch):
+    from localchat.search_snippet import SNIPPET_SCAN, SNIPPET_WINDOW
+
+    s = localchat_session
+    conv = create_conversation(s, title="big")
+    add_message(s, conv.id, "user", "walrus " * 750_000)  # 5.25 MB
+    handed = _scratch_inserts(monkeypatch)
+    [hit] = search_messages(s, "walrus")
+    assert hit.snippet.startswith("[walrus] [walrus]") and hit.snippet.endswith("…")
+    assert max(map(len, handed)) <= SNIPPET_WINDOW
+    assert sum(map(len, handed)) <= SNIPPET_SCAN + SNIPPET_WINDOW
+
+
+def test_huge_conversation_title_is_highlighted_from_a_bounded_window(
+    localchat_session, monkeypatch
+):
+    from localchat.search_snippet import SNIPPET_WINDOW
+
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    Conversation.update(title="walrus " * 200_000).where(Conversation.id == conv.id).execute()
+    handed = _scratch_inserts(monkeypatch)
+    [hit] = search_conversations(s, "walrus")
+    assert hit.snippet.startswith("[walrus] [walrus]") and hit.snippet.endswith("…")
+    assert len(hit.snippet) < 3 * SNIPPET_WINDOW
+    assert max(map(len, handed)) <= SNIPPET_WINDOW
+
+
+def test_knowledge_snippet_of_a_huge_chunk_is_bounded(localchat_session, monkeypatch):
+    from localchat.search_snippet import SNIPPET_WINDOW
+
+    s = localchat_session
+    upsert_knowledge_chunk(s, "docs", "walrus " * 300_000, "big", title="Walrus")
+    handed = _scratch_inserts(monkeypatch)
+    [hit] = search_knowledge(s, "walrus")
+    assert hit.snippet.startswith("[walrus]") and hit.snippet.endswith("…")
+    assert max(map(len, handed)) <= SNIPPET_WINDOW
+
+
+def test_match_deep_inside_a_long_message_is_found_and_marked(localchat_session):
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    text = "filler words here. " * 500 + "The narwhal surfaced." + " more filler." * 500
+    add_message(s, conv.id, "user", text)
+    [hit] = search_messages(s, "narwhal")
+    assert "[narwhal]" in hit.snippet and hit.snippet.startswith("…")
+    assert hit.snippet.endswith("…") and len(hit.snippet) < 200
+
+
+def test_words_far_apart_in_a_long_message_mark_the_first_one_found(localchat_session):
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    add_message(s, conv.id, "user", "narwhal " + "filler " * 2_000 + "walrus")
+    [hit] = search_messages(s, "walrus narwhal")
+    assert hit.snippet.startswith("[narwhal]")
+
+
+def test_match_beyond_the_scanned_part_gives_the_unmarked_start(localchat_session):
+    from localchat.search_snippet import SNIPPET_SCAN
+
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    add_message(s, conv.id, "user", "filler " * (SNIPPET_SCAN // 7 + 1_000) + "narwhal")
+    [hit] = search_messages(s, "narwhal")
+    assert hit.snippet.startswith("filler filler") and "[" not in hit.snippet
+    assert hit.snippet.endswith("…")
+
+
+@pytest.mark.parametrize(
+    "text, query, advanced",
+    [
+        ("Which museums should I visit in Munich? The Deutsches Museum is worth a day.",
+         "museum munich", False),
+        ("word " * 100 + "the walrus and the carpenter were walking close at hand " * 8,
+         "walrus carpenter", False),
+        ("an exact phrase here and there, an exact phrase again", '"exact phrase"', True),
+        ("one two three four five six seven eight nine ten", "NEAR(two eight, 6)", True),
+    ],
+)  # fmt: skip
+def test_short_texts_get_exactly_fts5s_own_snippet(localchat_session, text, query, advanced):
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    msg = add_message(s, conv.id, "user", text)
+    expr = fts_query(query, advanced=advanced)
+    fts5 = s.db.execute_sql(
+        "SELECT snippet(message_fts, 0, '[', ']', '…', 16) FROM message_fts "
+        "WHERE message_fts MATCH ? AND rowid = ?",
+        (expr, msg.id),
+    ).fetchone()[0]
+    assert search_messages(s, query, advanced=advanced)[0].snippet == fts5
+
+
+def test_many_matches_in_a_short_window_are_bounded_by_tokens(localchat_session, monkeypatch):
+    from localchat.search_snippet import SNIPPET_WINDOW_TOKENS
+
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    add_message(s, conv.id, "user", "a " * 5_000)
+    handed = _scratch_inserts(monkeypatch)
+    [hit] = search_messages(s, "a")
+    assert hit.snippet.startswith("[a] [a]")
+    assert max(len(t.split()) for t in handed) <= SNIPPET_WINDOW_TOKENS
+
+
+# -- query bounds -----------------------------------------------------------------------
+
+
+def test_query_terms_are_capped(store_with_text):
+    from localchat.search_index import MAX_QUERY_TERMS
+
+    s = store_with_text
+    words = [f"w{i}" for i in range(MAX_QUERY_TERMS)]
+    assert search_messages(s, " ".join(words)) == []
+    for fn in (search_messages, search_conversations, search_knowledge):
+        with pytest.raises(ValidationError, match=f"at most {MAX_QUERY_TERMS}"):
+            fn(s, " ".join([*words, "one-more"]))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        " OR ".join(f"w{i}" for i in range(100)),
+        "NEAR(" + " ".join(f"w{i}" for i in range(100)) + ", 10)",
+        "-".join(f"w{i}" for i in range(100)),  # one quoted word, 100 tokens
+    ],
+)
+@pytest.mark.parametrize("advanced", [False, True])
+def test_long_or_near_and_hyphenated_queries_are_refused(store_with_text, query, advanced):
+    with pytest.raises(ValidationError, match="words"):
+        search_messages(store_with_text, query, advanced=advanced)
+
+
+def test_operators_do_not_count_as_query_terms(store_with_text):
+    from localchat.search_index import MAX_QUERY_TERMS
+
+    query = " OR ".join(f"w{i}" for i in range(MAX_QUERY_TERMS))
+    assert search_messages(store_with_text, query, advanced=True) == []
+
+
+def test_query_length_is_capped(store_with_text):
+    from localchat.search_index import MAX_QUERY_LENGTH
+
+    for advanced in (False, True):
+        with pytest.raises(ValidationError, match="characters"):
+            search_messages(store_with_text, "x" * (MAX_QUERY_LENGTH + 1), advanced=advanced)
+    assert search_messages(store_with_text, "x" * MAX_QUERY_LENGTH) == []
+
+
+@pytest.mark.parametrize("query", ["a*", "t*", "c* OR n*"])
+def test_short_prefix_queries_are_refused(store_with_text, query):
+    with pytest.raises(ValidationError, match="prefix"):
+        search_messages(store_with_text, query, advanced=True)
+
+
+def test_prefix_query_of_enough_letters_works(store_with_text):
+    from localchat.search_index import MIN_PREFIX
+
+    assert len(search_messages(store_with_text, "content"[:MIN_PREFIX] + "*", advanced=True)) == 1
+
+
+# -- hostile arguments: localchat errors or valid results, never raw exceptions ---------
+
+FUNCTIONS = [search_messages, search_conversations, search_knowledge]
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"markers": None}, {"markers": ("\ud800", "]")}, {"markers": ("[", "\0")},
+     {"markers": ("<" * 10_000, ">")}, {"markers": "[]"}, {"markers": ("[", "]", "!")}],
+)  # fmt: skip
+def test_bad_markers_raise_validation_error(store_with_text, fn, kwargs):
+    with pytest.raises(ValidationError, match="markers"):
+        fn(store_with_text, "near", **kwargs)
+
+
+@pytest.mark.parametrize("fn", [search_messages, search_conversations])
+def test_huge_offset_raises_validation_error(store_with_text, fn):
+    with pytest.raises(ValidationError, match="offset"):
+        fn(store_with_text, "near", offset=2**70)
+
+
+@pytest.mark.parametrize("fn", [search_messages, search_conversations])
+def test_huge_horizon_ranks_every_match(store_with_text, fn):
+    assert len(fn(store_with_text, "near", horizon=2**70)) == 1
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("query", ["near\ud800", "\udfff near \0", "ne\0ar \ud83d"])
+def test_lone_surrogates_and_nul_in_a_plain_query_are_ignored(store_with_text, fn, query):
+    assert isinstance(fn(store_with_text, query), list)
+
+
+@pytest.mark.parametrize("fn", FUNCTIONS)
+@pytest.mark.parametrize("query", ["near\ud800", "near\0"])
+def test_lone_surrogates_and_nul_in_an_advanced_query_raise(store_with_text, fn, query):
+    with pytest.raises(ValidationError):
+        fn(store_with_text, query, advanced=True)
+
+
+@pytest.mark.parametrize("source", ["docs\ud800", 5, "a\0b"])
+def test_bad_knowledge_source_raises_validation_error(store_with_text, source):
+    with pytest.raises(ValidationError, match="source"):
+        search_knowledge(store_with_text, "near", source=source)

@@ -1,0 +1,239 @@
+"""Snippets and highlighted titles for search hits, built from a bounded window of text.
+
+    >>> snippets(["Which museums should I visit in Munich?"], '"museum" "munich"', ("[", "]"), 16)
+    ['Which [museums] should I visit in [Munich]?']
+    >>> highlights(["Trip to München"], '"munchen"', ("<b>", "</b>"))
+    ['Trip to <b>München</b>']
+
+FTS5's own ``snippet()`` and ``highlight()`` take time quadratic in the
+matches inside one row (a message holding one word 100,000 times took a
+minute) and read the whole row. Here the same FTS5 functions run, with the
+same tokenizer and the same query, on a private in-memory index that holds
+only bounded windows of the page's hits, never on the store:
+
+* a text of at most :data:`SNIPPET_WINDOW` characters and
+  :data:`SNIPPET_WINDOW_TOKENS` words is one window: its snippet is exactly
+  the one FTS5 gives in place;
+* a longer text is cut (at whitespace) into such windows, covering its first
+  :data:`SNIPPET_SCAN` characters; the snippet comes from the first window
+  that matches the whole query, else from the first holding any of its words
+  (those are marked), else it is the text's unmarked beginning. ``…`` marks
+  text left out before or after;
+* a title longer than one window is highlighted in its first window only.
+
+So a hit costs at most :data:`SNIPPET_SCAN` characters of tokenizing and
+FTS5 snippet work on at most one window, whatever the row holds.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Sequence
+from itertools import islice
+from typing import Any
+
+from .errors import ValidationError
+
+__all__ = [
+    "SNIPPET_WINDOW",
+    "SNIPPET_WINDOW_TOKENS",
+    "SNIPPET_SCAN",
+    "MAX_MARKER_LENGTH",
+    "ELLIPSIS",
+    "check_markers",
+    "snippets",
+    "highlights",
+]
+
+#: Characters of text one FTS5 snippet is computed from, at most.
+SNIPPET_WINDOW = 2_000
+#: Words in one window, at most: FTS5's snippet costs the square of the matches in it.
+SNIPPET_WINDOW_TOKENS = 500
+#: Characters of a long text searched for the window to show, at most.
+SNIPPET_SCAN = 100_000
+#: Characters in one search marker, at most.
+MAX_MARKER_LENGTH = 100
+ELLIPSIS = "…"
+#: Migration 0002's tokenizer: the windows are tokenized exactly as the store's index.
+TOKENIZE = "porter unicode61 remove_diacritics 2"
+
+_TOKEN = re.compile(r"[^\W_]+")  # a run of letters and digits: one unicode61 token
+_SPACE = re.compile(r"\s")
+# Fallback highlighting: the words of a query, without operators and column filters.
+_QUOTED = re.compile(r'"(?:[^"]|"")*"\*?')
+_COLUMN_FILTER = re.compile(r"-?(?:\{[^}]*\}|\w+)\s*:")
+_NEAR_DISTANCE = re.compile(r",\s*\d+\s*\)")
+_BARE = re.compile(r"[^\s\"():^+*,{}]+\*?")
+_OPERATORS = {"AND", "OR", "NOT", "NEAR"}
+
+_local = threading.local()
+
+
+def check_markers(markers: Any) -> tuple[str, str]:
+    """``markers`` as a pair of strings, or :class:`ValidationError` saying what is wrong."""
+    if not isinstance(markers, (tuple, list)) or len(markers) != 2:
+        raise ValidationError(f"markers must be two strings, got {markers!r:.80}.")
+    for marker in markers:
+        if not isinstance(marker, str):
+            raise ValidationError(f"markers must be two strings, got {markers!r:.80}.")
+        if len(marker) > MAX_MARKER_LENGTH:
+            raise ValidationError(
+                f"markers must be at most {MAX_MARKER_LENGTH} characters each, "
+                f"got one of {len(marker):,}."
+            )
+        if "\0" in marker:
+            raise ValidationError("markers must not contain NUL characters.")
+        try:
+            marker.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(f"markers {markers!r:.80} are not valid Unicode.") from exc
+    return markers[0], markers[1]
+
+
+def _scratch(columns: tuple[str, ...]) -> tuple[sqlite3.Connection, str]:
+    """This thread's in-memory index with ``columns``, emptied."""
+    conn: sqlite3.Connection | None = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = sqlite3.connect(":memory:", isolation_level=None)
+    table = "w" + "".join(c[0] for c in columns)  # not "w_title": FTS5 owns "<table>_content"
+    conn.execute(
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} "
+        f"USING fts5({', '.join(columns)}, tokenize='{TOKENIZE}')"
+    )
+    conn.execute(f"DELETE FROM {table}")
+    return conn, table
+
+
+def _fill(conn: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]]) -> None:
+    marks = ", ".join("?" * len(rows[0]))
+    conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+
+
+def _end(text: str, start: int) -> int:
+    """Where the window that begins at ``start`` ends: at whitespace, within the bounds."""
+    end = min(len(text), start + SNIPPET_WINDOW)
+    if end < len(text):
+        floor = start + SNIPPET_WINDOW // 2
+        cut = max(text.rfind(c, floor, end) for c in " \n\t")
+        if cut > start:
+            end = cut + 1
+    last = next(islice(_TOKEN.finditer(text, start, end), SNIPPET_WINDOW_TOKENS, None), None)
+    return last.start() if last is not None else end
+
+
+def _windows(text: str, scan: int) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < min(len(text), scan) or not spans:
+        end = _end(text, start)
+        spans.append((start, end))
+        start = end
+    return spans
+
+
+def _fallback(expr: str) -> str:
+    """Any one word of ``expr``: OR of its phrases, without operators or filters."""
+    terms = _QUOTED.findall(expr)
+    rest = _NEAR_DISTANCE.sub(")", _COLUMN_FILTER.sub(" ", _QUOTED.sub(" ", expr)))
+    for word in _BARE.findall(rest):
+        if word.rstrip("*") not in _OPERATORS:
+            star = "*" if word.endswith("*") else ""
+            terms.append('"' + word.rstrip("*").replace('"', '""') + '"' + star)
+    return " OR ".join(terms)
+
+
+def _start(text: str, tokens: int) -> str:
+    """The unmarked beginning of ``text``: its first ``tokens`` words."""
+    end = min(len(text), SNIPPET_WINDOW)
+    last = next(islice(_TOKEN.finditer(text, 0, end), tokens - 1, None), None)
+    if last is not None:
+        end = last.end()
+    return text[:end] + (ELLIPSIS if end < len(text) else "")
+
+
+def _render(
+    texts: Sequence[str],
+    expr: str,
+    call: str,
+    args: tuple[Any, ...],
+    columns: tuple[str, ...],
+    titles: Sequence[str] | None,
+    scan: int,
+) -> list[str | None]:
+    """``call`` (an FTS5 snippet/highlight over column -1) for each text's best window."""
+    found: list[str | None] = [None] * len(texts)
+    if not texts:
+        return found
+    conn, table = _scratch(columns)
+    owner: list[tuple[int, int, int]] = []  # per scratch row: text, window start, end
+    rows: list[tuple[Any, ...]] = []
+    for i, text in enumerate(texts):
+        for start, end in _windows(text, scan):
+            owner.append((i, start, end))
+            window = text[start:end]
+            if titles is not None:
+                title = titles[i] or ""
+                rows.append((len(owner), title[: _end(title, 0)], window))
+            else:
+                rows.append((len(owner), window))
+    _fill(conn, f"{table}(rowid, {', '.join(columns)})", rows)
+    function = call.format(table=table, column=len(columns) - 1)
+    for query in (expr, _fallback(expr)):
+        pending = {i for i, f in enumerate(found) if f is None}
+        if not pending or not query:
+            break
+        chosen: dict[int, int] = {}
+        try:
+            for (rowid,) in conn.execute(
+                f"SELECT rowid FROM {table} WHERE {table} MATCH ?", (query,)
+            ):
+                text_index = owner[rowid - 1][0]
+                if text_index in pending and text_index not in chosen:
+                    chosen[text_index] = rowid
+            if not chosen:
+                continue
+            ids = ",".join(map(str, chosen.values()))
+            done = conn.execute(
+                f"SELECT rowid, {function} FROM {table} WHERE {table} MATCH ? AND rowid IN ({ids})",
+                (*args, query),
+            ).fetchall()
+        except sqlite3.OperationalError:
+            continue  # the fallback of an odd advanced query: leave the text unmarked
+        for rowid, result in done:
+            text_index, start, end = owner[rowid - 1]
+            length = len(texts[text_index])
+            if start > 0 and not result.startswith(ELLIPSIS):
+                result = ELLIPSIS + result
+            if end < length and not result.endswith(ELLIPSIS):
+                result += ELLIPSIS
+            found[text_index] = result
+    return found
+
+
+def snippets(
+    texts: Sequence[str],
+    expr: str,
+    markers: tuple[str, str],
+    tokens: int,
+    *,
+    titles: Sequence[str] | None = None,
+) -> list[str]:
+    """The passage of each text that matches the FTS5 query ``expr``, at most ``tokens`` words.
+
+    With ``titles``, each text is the content of a (title, content) row and
+    ``expr`` may match either column (knowledge chunks).
+    """
+    columns = ("content",) if titles is None else ("title", "content")
+    call = "snippet({table}, {column}, ?, ?, ?, ?)"
+    args = (*markers, ELLIPSIS, tokens)
+    found = _render(texts, expr, call, args, columns, titles, SNIPPET_SCAN)
+    return [f if f is not None else _start(t, tokens) for f, t in zip(found, texts, strict=True)]
+
+
+def highlights(titles: Sequence[str], expr: str, markers: tuple[str, str]) -> list[str]:
+    """Each title with the matches of ``expr`` marked (a long one: its first window)."""
+    call = "highlight({table}, {column}, ?, ?)"
+    found = _render(titles, expr, call, markers, ("title",), None, 1)
+    return [f if f is not None else _start(t, 64) for f, t in zip(found, titles, strict=True)]
