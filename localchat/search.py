@@ -87,6 +87,7 @@ from .search_snippet import check_markers, highlights, snippets
 
 __all__ = [
     "HORIZON",
+    "SCORED_WORDS",
     "MessageHit",
     "ConversationHit",
     "KnowledgeHit",
@@ -100,6 +101,10 @@ __all__ = [
 
 #: Matches ranked per query at most (newest first); see the module docstring.
 HORIZON = 10_000
+#: Words in a row (a message, a title; a knowledge chunk's content) beyond which
+#: bm25 does not score it: bm25 reads every match in the row, so its cost grows
+#: with the row. Such a row gets score 0 and ranks after every scored match.
+SCORED_WORDS = 16_383
 #: A title match counts this much more than the same match in a message.
 TITLE_WEIGHT = 2.0
 MARKERS = ("[", "]")
@@ -253,7 +258,7 @@ def search_messages(
     conds = _message_conditions(user_id, conversation_id, role, since, until)
     if not expr or conds is None:
         return []
-    rank = MessageIndex.bm25()
+    rank = _bm25("message_fts", Message.id, MessageIndex.bm25())
     with query_errors(expr, advanced):
         oldest = _oldest(expr, conds, horizon)
         if oldest is not None:
@@ -272,9 +277,36 @@ def search_messages(
     rows = _by_id(Message.select(Message, Conversation).join(Conversation), Message.id, page)
     texts = snippets([m.content for m in rows], expr, marks, 16)
     return [
-        MessageHit(m, m.conversation, text, -score)
+        MessageHit(m, m.conversation, text, _score(score))
         for m, text, (_, score) in zip(rows, texts, page, strict=True)
     ]
+
+
+# Whether a row has at most SCORED_WORDS words, from FTS5's docsize table: each
+# row's word count per column as varints (1 byte below 128, 2 below 16,384).
+_SCORED = {
+    1: "length(sz) <= 2",
+    2: "length(sz) <= CASE WHEN substr(sz, 1, 1) < x'80' THEN 3"  # title < 128 words
+    " WHEN substr(sz, 2, 1) < x'80' THEN 4 ELSE 0 END",  # title < 16,384 words
+}
+
+
+def _score(rank: float) -> float:
+    """The score shown for a rank: -bm25, and 0.0 (not -0.0) for an unscored row."""
+    return -rank if rank else 0.0
+
+
+def _bm25(index: str, rowid: Any, bm25: Any) -> Any:
+    """``bm25`` for rows of at most :data:`SCORED_WORDS` words, else 0 (ranked last)."""
+    columns = 2 if index == "knowledge_chunk_fts" else 1
+    scored = peewee.NodeList(
+        (
+            peewee.SQL(f"(SELECT {_SCORED[columns]} FROM {index}_docsize WHERE id ="),
+            rowid,
+            peewee.SQL(")"),
+        )
+    )
+    return peewee.Case(None, [(scored, bm25)], 0.0)
 
 
 def _by_id(
@@ -288,10 +320,14 @@ def _by_id(
 
 _CONVERSATION_HITS = """
 WITH hits(conversation_id, message_id, score) AS (
-    SELECT rowid, NULL, bm25(conversation_fts) * ? FROM conversation_fts
-     WHERE conversation_fts MATCH ?
+    SELECT rowid, NULL,
+           CASE WHEN (SELECT {scored} FROM conversation_fts_docsize WHERE id = rowid)
+                THEN bm25(conversation_fts) * ? ELSE 0.0 END
+      FROM conversation_fts WHERE conversation_fts MATCH ?
     UNION ALL
-    SELECT m.conversation_id, m.id, bm25(message_fts)
+    SELECT m.conversation_id, m.id,
+           CASE WHEN (SELECT {scored} FROM message_fts_docsize WHERE id = m.id)
+                THEN bm25(message_fts) ELSE 0.0 END
       FROM message_fts JOIN message m ON m.id = message_fts.rowid
      WHERE message_fts MATCH ? AND message_fts.rowid >= ?
 )
@@ -336,7 +372,7 @@ def search_conversations(
         params.append(check_choice("status", status, CONVERSATION_STATUSES))
     with query_errors(expr, advanced):
         oldest = _oldest(expr, conds, horizon) or 0
-        sql = _CONVERSATION_HITS.format(where=" AND ".join(where))
+        sql = _CONVERSATION_HITS.format(where=" AND ".join(where), scored=_SCORED[1])
         args = [TITLE_WEIGHT, expr, expr, oldest, *params, limit, offset]
         found = s.db.execute_sql(sql, args).fetchall()
     return _conversation_hits(expr, found, marks)
@@ -358,7 +394,7 @@ def _conversation_hits(
         ConversationHit(
             convs[conv_id],
             title[conv_id] if msg_id is None else snippet[msg_id],
-            -best,
+            _score(best),
             None if msg_id is None else messages[msg_id],
         )
         for conv_id, msg_id, best in found
@@ -382,7 +418,7 @@ def search_knowledge(
     _check_page(limit, 0)
     if not expr:
         return []
-    rank = KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0)
+    rank = _bm25("knowledge_chunk_fts", KnowledgeChunk.id, KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0))
     conds = [KnowledgeIndex.match(expr)]
     if source is not None:
         conds.append(KnowledgeChunk.source == check_text("source", source, allow_empty=True))
@@ -400,5 +436,6 @@ def search_knowledge(
         [c.content for c in rows], expr, marks, 32, titles=[c.title or "" for c in rows]
     )
     return [
-        KnowledgeHit(c, text, -score) for c, text, (_, score) in zip(rows, texts, page, strict=True)
+        KnowledgeHit(c, text, _score(score))
+        for c, text, (_, score) in zip(rows, texts, page, strict=True)
     ]

@@ -40,6 +40,7 @@ __all__ = [
     "SNIPPET_WINDOW",
     "SNIPPET_WINDOW_TOKENS",
     "SNIPPET_SCAN",
+    "SNIPPET_BUDGET",
     "MAX_MARKER_LENGTH",
     "ELLIPSIS",
     "check_markers",
@@ -52,7 +53,10 @@ SNIPPET_WINDOW = 2_000
 #: Words in one window, at most: FTS5's snippet costs the square of the matches in it.
 SNIPPET_WINDOW_TOKENS = 500
 #: Characters of a long text searched for the window to show, at most.
-SNIPPET_SCAN = 100_000
+SNIPPET_SCAN = 50_000
+#: Characters searched for all the hits of one call together, at most (but one window each).
+SNIPPET_BUDGET = 500_000
+_BATCH = 250_000  # characters in the private index at once
 #: Characters in one search marker, at most.
 MAX_MARKER_LENGTH = 100
 ELLIPSIS = "…"
@@ -162,36 +166,51 @@ def _render(
     titles: Sequence[str] | None,
     scan: int,
 ) -> list[str | None]:
-    """``call`` (an FTS5 snippet/highlight over column -1) for each text's best window."""
+    """``call`` (an FTS5 snippet/highlight of the last column) on each text's best window."""
     found: list[str | None] = [None] * len(texts)
-    if not texts:
-        return found
-    conn, table = _scratch(columns)
-    owner: list[tuple[int, int, int]] = []  # per scratch row: text, window start, end
-    rows: list[tuple[Any, ...]] = []
+    scan = min(scan, max(SNIPPET_WINDOW, SNIPPET_BUDGET // max(1, len(texts))))
+    batch: list[tuple[int, int, int]] = []  # text, window start, window end
+    size = 0
     for i, text in enumerate(texts):
-        for start, end in _windows(text, scan):
-            owner.append((i, start, end))
-            window = text[start:end]
-            if titles is not None:
-                title = titles[i] or ""
-                rows.append((len(owner), title[: _end(title, 0)], window))
-            else:
-                rows.append((len(owner), window))
+        spans = _windows(text, scan)
+        batch += [(i, start, end) for start, end in spans]
+        size += spans[-1][1]
+        if size >= _BATCH or i == len(texts) - 1:
+            _render_batch(texts, titles, batch, expr, call, args, columns, found)
+            batch, size = [], 0
+    return found
+
+
+def _render_batch(
+    texts: Sequence[str],
+    titles: Sequence[str] | None,
+    batch: list[tuple[int, int, int]],
+    expr: str,
+    call: str,
+    args: tuple[Any, ...],
+    columns: tuple[str, ...],
+    found: list[str | None],
+) -> None:
+    """Fill the private index with ``batch``'s windows, then render each text's best one."""
+    conn, table = _scratch(columns)
+    rows: list[tuple[Any, ...]] = []
+    for rowid, (i, start, end) in enumerate(batch, 1):
+        if titles is None:
+            rows.append((rowid, texts[i][start:end]))
+        else:
+            title = titles[i] or ""
+            rows.append((rowid, title[: _end(title, 0)], texts[i][start:end]))
     _fill(conn, f"{table}(rowid, {', '.join(columns)})", rows)
     function = call.format(table=table, column=len(columns) - 1)
     for query in (expr, _fallback(expr)):
-        pending = {i for i, f in enumerate(found) if f is None}
-        if not pending or not query:
-            break
-        chosen: dict[int, int] = {}
+        chosen: dict[int, int] = {}  # text -> its first matching window's rowid
         try:
             for (rowid,) in conn.execute(
                 f"SELECT rowid FROM {table} WHERE {table} MATCH ?", (query,)
             ):
-                text_index = owner[rowid - 1][0]
-                if text_index in pending and text_index not in chosen:
-                    chosen[text_index] = rowid
+                i = batch[rowid - 1][0]
+                if found[i] is None and i not in chosen:
+                    chosen[i] = rowid
             if not chosen:
                 continue
             ids = ",".join(map(str, chosen.values()))
@@ -202,14 +221,12 @@ def _render(
         except sqlite3.OperationalError:
             continue  # the fallback of an odd advanced query: leave the text unmarked
         for rowid, result in done:
-            text_index, start, end = owner[rowid - 1]
-            length = len(texts[text_index])
+            i, start, end = batch[rowid - 1]
             if start > 0 and not result.startswith(ELLIPSIS):
                 result = ELLIPSIS + result
-            if end < length and not result.endswith(ELLIPSIS):
+            if end < len(texts[i]) and not result.endswith(ELLIPSIS):
                 result += ELLIPSIS
-            found[text_index] = result
-    return found
+            found[i] = result
 
 
 def snippets(

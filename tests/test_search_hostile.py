@@ -319,3 +319,30 @@ def test_lone_surrogates_and_nul_in_an_advanced_query_raise(store_with_text, fn,
 def test_bad_knowledge_source_raises_validation_error(store_with_text, source):
     with pytest.raises(ValidationError, match="source"):
         search_knowledge(store_with_text, "near", source=source)
+
+
+def test_row_too_long_to_score_ranks_after_scored_matches(localchat_session):
+    from localchat.search import SCORED_WORDS
+
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    Conversation.update(title="walrus " * (SCORED_WORDS + 1)).execute()
+    huge = add_message(s, conv.id, "user", "walrus " * (SCORED_WORDS + 1))
+    short = add_message(s, conv.id, "user", "a walrus and " + "filler " * 10)
+    limit_ok = add_message(s, conv.id, "user", "walrus " * SCORED_WORDS)
+    hits = search_messages(s, "walrus")
+    assert [h.message.id for h in hits] == [limit_ok.id, short.id, huge.id]
+    assert str(hits[-1].score) == "0.0" and hits[1].score > 0
+    [conv_hit] = search_conversations(s, "walrus")
+    assert conv_hit.message.id == limit_ok.id
+
+
+def test_knowledge_chunk_too_long_to_score_ranks_last(localchat_session):
+    from localchat.search import SCORED_WORDS
+
+    s = localchat_session
+    upsert_knowledge_chunk(s, "docs", "walrus " * (SCORED_WORDS + 1), "huge", title="walrus")
+    upsert_knowledge_chunk(s, "docs", "a walrus " + "filler " * 10, "short", title="x " * 200)
+    hits = search_knowledge(s, "walrus")
+    assert [h.chunk.external_id for h in hits] == ["short", "huge"]
+    assert str(hits[-1].score) == "0.0"
