@@ -56,8 +56,10 @@ PostgreSQL is not supported yet: the functions raise :class:`Unsupported`.
 from __future__ import annotations
 
 import datetime as _dt
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 
@@ -72,16 +74,23 @@ from .models import (
     User,
     router,
 )
-from .repository._base import INT64_MAX, MAX_LIMIT, check_choice, check_text, read_operation
+from .repository._base import check_choice, check_text, read_operation
+from .repository._fast import fetch_models, statement
 from .repository.conversations import _id_of
 from .search_index import (
+    SCORED_SQL,
+    SCORED_WORDS,
     KnowledgeIndex,
     MessageIndex,
+    check_horizon,
+    check_page,
     fts_query,
     keep_triggers,
     needs_fts,
     query_errors,
     rebuild_search_index,
+    score_of,
+    scored_rank,
 )
 from .search_snippet import check_markers, highlights, snippets
 
@@ -101,10 +110,8 @@ __all__ = [
 
 #: Matches ranked per query at most (newest first); see the module docstring.
 HORIZON = 10_000
-#: Words in a row (a message, a title; a knowledge chunk's content) beyond which
-#: bm25 does not score it: bm25 reads every match in the row, so its cost grows
-#: with the row. Such a row gets score 0 and ranks after every scored match.
-SCORED_WORDS = 16_383
+M = TypeVar("M", bound=peewee.Model)
+
 #: A title match counts this much more than the same match in a message.
 TITLE_WEIGHT = 2.0
 MARKERS = ("[", "]")
@@ -211,25 +218,6 @@ def _oldest(expr: str, conds: list[Any], horizon: int | None) -> int | None:
     return oldest
 
 
-def _horizon(horizon: Any) -> int | None:
-    """``horizon`` checked; None (rank all) when it exceeds any possible count of rows."""
-    if horizon is None:
-        return None
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
-    return horizon if horizon <= INT64_MAX else None
-
-
-def _check_page(limit: Any, offset: Any) -> None:
-    for name, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"{name} must be an integer, got {value!r}.")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
-    if not 0 <= offset <= INT64_MAX:
-        raise ValidationError(f"offset must be between 0 and {INT64_MAX}, got {offset}.")
-
-
 @needs_fts
 @read_operation
 def search_messages(
@@ -253,69 +241,62 @@ def search_messages(
     """
     expr = fts_query(query, advanced=advanced)
     marks = check_markers(markers)
-    _check_page(limit, offset)
-    horizon = _horizon(horizon)
+    check_page(limit, offset)
+    horizon = check_horizon(horizon)
     conds = _message_conditions(user_id, conversation_id, role, since, until)
     if not expr or conds is None:
         return []
-    rank = _bm25("message_fts", Message.id, MessageIndex.bm25())
     with query_errors(expr, advanced):
         oldest = _oldest(expr, conds, horizon)
-        if oldest is not None:
-            conds.append(MessageIndex.rowid >= oldest)
-        # Ids and scores only: the sorter never holds a message's text.
-        page: list[Any] = list(
-            Message.select(Message.id, rank)
-            .join_from(Message, MessageIndex, on=(MessageIndex.rowid == Message.id))
-            .join_from(Message, Conversation)
-            .where(MessageIndex.match(expr), *conds)
-            .order_by(rank, Message.id.desc())
-            .limit(limit)
-            .offset(offset)
-            .tuples()
-        )
-    rows = _by_id(Message.select(Message, Conversation).join(Conversation), Message.id, page)
-    texts = snippets([m.content for m in rows], expr, marks, 16)
-    return [
-        MessageHit(m, m.conversation, text, _score(score))
-        for m, text, (_, score) in zip(rows, texts, page, strict=True)
-    ]
+        page = _page(expr, conds, oldest, limit, offset)
+    messages = _load(s.db, Message, [p[0] for p in page])
+    convs = _load(s.db, Conversation, {m.conversation_id for m in messages.values()})
+    shown = [(messages[i], rank) for i, rank in page if i in messages]  # drift: skip
+    texts = snippets([m.content for m, _ in shown], expr, marks, 16)
+    hits = []
+    for (m, rank), text in zip(shown, texts, strict=True):
+        m.conversation = convs[m.conversation_id]
+        hits.append(MessageHit(m, m.conversation, text, score_of(rank)))
+    return hits
 
 
-# Whether a row has at most SCORED_WORDS words, from FTS5's docsize table: each
-# row's word count per column as varints (1 byte below 128, 2 below 16,384).
-_SCORED = {
-    1: "length(sz) <= 2",
-    2: "length(sz) <= CASE WHEN substr(sz, 1, 1) < x'80' THEN 3"  # title < 128 words
-    " WHEN substr(sz, 2, 1) < x'80' THEN 4 ELSE 0 END",  # title < 16,384 words
-}
+_PAGE = f"""
+SELECT rowid,
+       CASE WHEN (SELECT {SCORED_SQL[1]} FROM message_fts_docsize WHERE id = message_fts.rowid)
+            THEN bm25(message_fts) ELSE 0.0 END AS r
+  FROM message_fts WHERE message_fts MATCH ? AND rowid >= ?
+ ORDER BY r, rowid DESC LIMIT ? OFFSET ?"""
 
 
-def _score(rank: float) -> float:
-    """The score shown for a rank: -bm25, and 0.0 (not -0.0) for an unscored row."""
-    return -rank if rank else 0.0
-
-
-def _bm25(index: str, rowid: Any, bm25: Any) -> Any:
-    """``bm25`` for rows of at most :data:`SCORED_WORDS` words, else 0 (ranked last)."""
-    columns = 2 if index == "knowledge_chunk_fts" else 1
-    scored = peewee.NodeList(
-        (
-            peewee.SQL(f"(SELECT {_SCORED[columns]} FROM {index}_docsize WHERE id ="),
-            rowid,
-            peewee.SQL(")"),
-        )
+def _page(
+    expr: str, conds: list[Any], oldest: int | None, limit: int, offset: int
+) -> list[tuple[int, float]]:
+    """(id, rank) of the page's messages: ids only, so the sorter never holds a text."""
+    if not conds:  # the common case, as plain SQL: no joins, nothing to build
+        cursor = router.execute_sql(_PAGE, (expr, oldest or 0, limit, offset))
+        return [(row[0], row[1]) for row in cursor]
+    rank = scored_rank("message_fts", Message.id, MessageIndex.bm25())
+    if oldest is not None:
+        conds = [*conds, MessageIndex.rowid >= oldest]
+    query = (
+        Message.select(Message.id, rank)
+        .join_from(Message, MessageIndex, on=(MessageIndex.rowid == Message.id))
+        .join_from(Message, Conversation)
+        .where(MessageIndex.match(expr), *conds)
+        .order_by(rank, Message.id.desc())
     )
-    return peewee.Case(None, [(scored, bm25)], 0.0)
+    rows: Iterable[Any] = query.limit(limit).offset(offset).tuples()
+    return [(row[0], row[1]) for row in rows]
 
 
-def _by_id(
-    query: peewee.ModelSelect[Any], id_field: Any, page: list[tuple[int, float]]
-) -> list[Any]:
-    """The rows of ``query`` whose ids ``page`` lists first, in its order."""
-    ids = [p[0] for p in page]
-    found = {row.id: row for row in query.where(id_field.in_(ids))}
-    return [found[i] for i in ids]
+_ROWS = 'SELECT {{model}} FROM "{table}" WHERE "id" IN (SELECT value FROM json_each({{p}}))'
+
+
+def _load(db: peewee.Database, model: type[M], ids: Iterable[int]) -> dict[int, M]:
+    """The rows of ``model`` with ``ids``, by id (fixed SQL text: nothing to build)."""
+    sql = statement(db, _ROWS.format(table=model._meta.table_name), model=model)
+    rows = db.execute_sql(sql, (json.dumps(list(ids)),))
+    return {row.get_id(): row for row in fetch_models(model, rows)}
 
 
 _CONVERSATION_HITS = """
@@ -357,8 +338,8 @@ def search_conversations(
     """Conversations whose title or any message matches, best first, one hit each."""
     expr = fts_query(query, advanced=advanced)
     marks = check_markers(markers)
-    _check_page(limit, offset)
-    horizon = _horizon(horizon)
+    check_page(limit, offset)
+    horizon = check_horizon(horizon)
     where: list[str] = ["1"]
     params: list[Any] = []
     conds = _message_conditions(user_id, None, None, None, None)
@@ -372,19 +353,22 @@ def search_conversations(
         params.append(check_choice("status", status, CONVERSATION_STATUSES))
     with query_errors(expr, advanced):
         oldest = _oldest(expr, conds, horizon) or 0
-        sql = _CONVERSATION_HITS.format(where=" AND ".join(where), scored=_SCORED[1])
+        sql = _CONVERSATION_HITS.format(where=" AND ".join(where), scored=SCORED_SQL[1])
         args = [TITLE_WEIGHT, expr, expr, oldest, *params, limit, offset]
         found = s.db.execute_sql(sql, args).fetchall()
-    return _conversation_hits(expr, found, marks)
+    return _conversation_hits(s.db, expr, found, marks)
 
 
 def _conversation_hits(
-    expr: str, found: list[tuple[int, int | None, float]], marks: tuple[str, str]
+    db: peewee.Database,
+    expr: str,
+    found: list[tuple[int, int | None, float]],
+    marks: tuple[str, str],
 ) -> list[ConversationHit]:
     conv_ids = [row[0] for row in found]
-    convs = {c.id: c for c in Conversation.select().where(Conversation.id.in_(conv_ids))}
+    convs = _load(db, Conversation, conv_ids)
     msg_ids = [row[1] for row in found if row[1] is not None]
-    messages = {m.id: m for m in Message.select().where(Message.id.in_(msg_ids))}
+    messages = _load(db, Message, msg_ids)
     passages = snippets([messages[i].content for i in msg_ids], expr, marks, 16)
     by_title = [row[0] for row in found if row[1] is None]
     titles = highlights([convs[c].title or "" for c in by_title], expr, marks)
@@ -394,7 +378,7 @@ def _conversation_hits(
         ConversationHit(
             convs[conv_id],
             title[conv_id] if msg_id is None else snippet[msg_id],
-            _score(best),
+            score_of(best),
             None if msg_id is None else messages[msg_id],
         )
         for conv_id, msg_id, best in found
@@ -415,10 +399,12 @@ def search_knowledge(
     """Knowledge chunks for ``query``, best first (title matches weigh double): for RAG."""
     expr = fts_query(query, advanced=advanced)
     marks = check_markers(markers)
-    _check_page(limit, 0)
+    check_page(limit, 0)
     if not expr:
         return []
-    rank = _bm25("knowledge_chunk_fts", KnowledgeChunk.id, KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0))
+    rank = scored_rank(
+        "knowledge_chunk_fts", KnowledgeChunk.id, KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0)
+    )
     conds = [KnowledgeIndex.match(expr)]
     if source is not None:
         conds.append(KnowledgeChunk.source == check_text("source", source, allow_empty=True))
@@ -431,11 +417,13 @@ def search_knowledge(
             .limit(limit)
             .tuples()
         )
-    rows = _by_id(KnowledgeChunk.select(), KnowledgeChunk.id, page)
+    chunks = _load(s.db, KnowledgeChunk, [p[0] for p in page])
+    page = [p for p in page if p[0] in chunks]
+    rows = [chunks[p[0]] for p in page]
     texts = snippets(
         [c.content for c in rows], expr, marks, 32, titles=[c.title or "" for c in rows]
     )
     return [
-        KnowledgeHit(c, text, _score(score))
+        KnowledgeHit(c, text, score_of(score))
         for c, text, (_, score) in zip(rows, texts, page, strict=True)
     ]

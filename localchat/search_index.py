@@ -37,7 +37,7 @@ from playhouse.sqlite_ext import FTS5Model, SearchField
 from .database import Session
 from .errors import Unsupported, ValidationError
 from .models import router
-from .repository._base import operation
+from .repository._base import INT64_MAX, MAX_LIMIT, operation
 
 __all__ = [
     "INDEX_TABLES",
@@ -48,7 +48,13 @@ __all__ = [
     "MAX_QUERY_TERMS",
     "MIN_PREFIX",
     "MAX_PREFIX_TERMS",
+    "SCORED_WORDS",
+    "SCORED_SQL",
     "fts_query",
+    "check_page",
+    "check_horizon",
+    "scored_rank",
+    "score_of",
     "query_errors",
     "needs_fts",
     "check_index",
@@ -162,6 +168,61 @@ def _check_prefixes(text: str) -> None:
                 f"search prefix {prefix + '*'!r} is too short: a prefix query needs at least "
                 f"{MIN_PREFIX} letters before the * (one Chinese or Japanese character)."
             )
+
+
+# -- ranking and paging ------------------------------------------------------------
+
+#: Words in a row (a message, a title; a knowledge chunk's content) beyond which
+#: bm25 does not score it: bm25 reads every match in the row, so its cost grows
+#: with the row. Such a row gets score 0 and ranks after every scored match.
+SCORED_WORDS = 16_383
+
+
+def check_horizon(horizon: Any) -> int | None:
+    """``horizon`` checked; None (rank all) when it exceeds any possible count of rows."""
+    if horizon is None:
+        return None
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
+    return horizon if horizon <= INT64_MAX else None
+
+
+def check_page(limit: Any, offset: Any) -> None:
+    """``limit`` and ``offset`` as a search accepts them, or :class:`ValidationError`."""
+    for name, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"{name} must be an integer, got {value!r}.")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
+    if not 0 <= offset <= INT64_MAX:
+        raise ValidationError(f"offset must be between 0 and {INT64_MAX}, got {offset}.")
+
+
+#: Whether a row has at most SCORED_WORDS words, from FTS5's docsize table: each
+#: row's word count per column as varints (1 byte below 128, 2 below 16,384).
+SCORED_SQL = {
+    1: "length(sz) <= 2",
+    2: "length(sz) <= CASE WHEN substr(sz, 1, 1) < x'80' THEN 3"  # title < 128 words
+    " WHEN substr(sz, 2, 1) < x'80' THEN 4 ELSE 0 END",  # title < 16,384 words
+}
+
+
+def score_of(rank: float) -> float:
+    """The score shown for a rank: -bm25, and 0.0 (not -0.0) for an unscored row."""
+    return -rank if rank else 0.0
+
+
+def scored_rank(index: str, rowid: Any, bm25: Any) -> Any:
+    """``bm25`` for rows of at most :data:`SCORED_WORDS` words, else 0 (ranked last)."""
+    columns = 2 if index == "knowledge_chunk_fts" else 1
+    scored = peewee.NodeList(
+        (
+            peewee.SQL(f"(SELECT {SCORED_SQL[columns]} FROM {index}_docsize WHERE id ="),
+            rowid,
+            peewee.SQL(")"),
+        )
+    )
+    return peewee.Case(None, [(scored, bm25)], 0.0)
 
 
 _FTS_ERRORS = ("fts5", "syntax error", "no such column", "unterminated", "unknown special query")

@@ -72,6 +72,7 @@ _NEAR_DISTANCE = re.compile(r",\s*\d+\s*\)")
 _BARE = re.compile(r"[^\s\"():^+*,{}]+\*?")
 _OPERATORS = {"AND", "OR", "NOT", "NEAR"}
 
+_OPTIONS = f"tokenize='{TOKENIZE}'"
 _local = threading.local()
 
 
@@ -97,16 +98,15 @@ def check_markers(markers: Any) -> tuple[str, str]:
 
 
 def _scratch(columns: tuple[str, ...]) -> tuple[sqlite3.Connection, str]:
-    """This thread's in-memory index with ``columns``, emptied."""
+    """This thread's in-memory index with ``columns`` (empty: every use rolls back)."""
     conn: sqlite3.Connection | None = getattr(_local, "conn", None)
     if conn is None:
         conn = _local.conn = sqlite3.connect(":memory:", isolation_level=None)
+        _local.tables = set()
     table = "w" + "".join(c[0] for c in columns)  # not "w_title": FTS5 owns "<table>_content"
-    conn.execute(
-        f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} "
-        f"USING fts5({', '.join(columns)}, tokenize='{TOKENIZE}')"
-    )
-    conn.execute(f"DELETE FROM {table}")
+    if table not in _local.tables:
+        conn.execute(f"CREATE VIRTUAL TABLE {table} USING fts5({', '.join(columns)}, {_OPTIONS})")
+        _local.tables.add(table)
     return conn, table
 
 
@@ -191,7 +191,7 @@ def _render_batch(
     columns: tuple[str, ...],
     found: list[str | None],
 ) -> None:
-    """Fill the private index with ``batch``'s windows, then render each text's best one."""
+    """Put ``batch``'s windows in the private index, then render each text's best one."""
     conn, table = _scratch(columns)
     rows: list[tuple[Any, ...]] = []
     for rowid, (i, start, end) in enumerate(batch, 1):
@@ -200,33 +200,46 @@ def _render_batch(
         else:
             title = titles[i] or ""
             rows.append((rowid, title[: _end(title, 0)], texts[i][start:end]))
-    _fill(conn, f"{table}(rowid, {', '.join(columns)})", rows)
     function = call.format(table=table, column=len(columns) - 1)
-    for query in (expr, _fallback(expr)):
-        chosen: dict[int, int] = {}  # text -> its first matching window's rowid
-        try:
-            for (rowid,) in conn.execute(
-                f"SELECT rowid FROM {table} WHERE {table} MATCH ?", (query,)
-            ):
-                i = batch[rowid - 1][0]
-                if found[i] is None and i not in chosen:
-                    chosen[i] = rowid
-            if not chosen:
-                continue
-            ids = ",".join(map(str, chosen.values()))
-            done = conn.execute(
-                f"SELECT rowid, {function} FROM {table} WHERE {table} MATCH ? AND rowid IN ({ids})",
-                (*args, query),
-            ).fetchall()
-        except sqlite3.OperationalError:
-            continue  # the fallback of an odd advanced query: leave the text unmarked
-        for rowid, result in done:
-            i, start, end = batch[rowid - 1]
-            if start > 0 and not result.startswith(ELLIPSIS):
-                result = ELLIPSIS + result
-            if end < len(texts[i]) and not result.endswith(ELLIPSIS):
-                result += ELLIPSIS
-            found[i] = result
+    conn.execute("BEGIN")  # rolled back after: the windows never need deleting
+    try:
+        _fill(conn, f"{table}(rowid, {', '.join(columns)})", rows)
+        for query in (expr, _fallback(expr)):
+            try:
+                done = _best_windows(conn, table, function, args, query, batch, found)
+            except sqlite3.OperationalError:
+                continue  # the fallback of an odd advanced query: leave the text unmarked
+            for rowid, result in done:
+                i, start, end = batch[rowid - 1]
+                if start > 0 and not result.startswith(ELLIPSIS):
+                    result = ELLIPSIS + result
+                if end < len(texts[i]) and not result.endswith(ELLIPSIS):
+                    result += ELLIPSIS
+                found[i] = result
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _best_windows(
+    conn: sqlite3.Connection,
+    table: str,
+    function: str,
+    args: tuple[Any, ...],
+    query: str,
+    batch: list[tuple[int, int, int]],
+    found: list[str | None],
+) -> list[tuple[int, str]]:
+    """(rowid, rendered) of the first window matching ``query`` of each text not yet found."""
+    chosen: dict[int, int] = {}  # text -> rowid
+    for (rowid,) in conn.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ?", (query,)):
+        i = batch[rowid - 1][0]
+        if found[i] is None and i not in chosen:
+            chosen[i] = rowid
+    if not chosen:
+        return []
+    ids = ",".join(map(str, chosen.values()))
+    sql = f"SELECT rowid, {function} FROM {table} WHERE {table} MATCH ? AND rowid IN ({ids})"
+    return conn.execute(sql, (*args, query)).fetchall()
 
 
 def snippets(
