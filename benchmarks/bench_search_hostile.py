@@ -58,10 +58,15 @@ def _repeat(word: str, size: int) -> str:
     return (word + " ") * (size // (len(word) + 1))
 
 
-def _zipf_text(size: int, rng: random.Random) -> str:
+def _words() -> tuple[list[str], list[float]]:
+    """bench_search's Zipf vocabulary (imported late: the child imports localchat first)."""
     sys.path.append(str(ROOT))
-    from benchmarks.bench_search import _words
+    from benchmarks.bench_search import _words as words
 
+    return words()
+
+
+def _zipf_text(size: int, rng: random.Random) -> str:
     words, cum = _words()
     parts: list[str] = []
     total = 0
@@ -117,16 +122,11 @@ def build_hostile_store(base: Path, path: Path) -> Path:
 
 
 def _common(rank: int) -> str:
-    sys.path.append(str(ROOT))
-    from benchmarks.bench_search import _words
-
     return _words()[0][rank]
 
 
 def _vocabulary(n: int) -> list[str]:
-    sys.path.append(str(ROOT))
-    from benchmarks.bench_search import _words
-
+    """The ``n`` most common words (repeated past the vocabulary's end)."""
     words = _words()[0]
     return [words[i % len(words)] for i in range(n)]
 
@@ -158,6 +158,12 @@ CASES: list[tuple[str, str, Any, dict[str, Any]]] = [
     ("advanced: prefix a*", "search_messages", lambda: "a*", {"advanced": True}),
     ("advanced: 26 prefixes OR-ed", "search_messages",
      lambda: " OR ".join(f"{c}*" for c in "abcdefghijklmnopqrstuvwxyz"), {"advanced": True}),
+    ("advanced: 4 common 3-letter prefixes OR-ed", "search_messages",
+     lambda: " OR ".join(w[:3] + "*" for w in _vocabulary(4)), {"advanced": True}),
+    ("advanced: NEAR of 31 common words", "search_messages",
+     lambda: "NEAR(" + " ".join(_vocabulary(31)) + ", 10)", {"advanced": True}),
+    ("advanced: phrase of 32 common words", "search_messages",
+     lambda: '"' + " ".join(_vocabulary(32)) + '"', {"advanced": True}),
 ]  # fmt: skip
 
 

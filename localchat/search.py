@@ -45,6 +45,16 @@ emoji are not indexed.
 more than ``horizon`` messages (default 10,000) is ranked among its newest
 ``horizon`` matches: bm25 must score every candidate, and a word that common
 says little about relevance, so recency decides. ``horizon=None`` ranks all.
+bm25 reads every match inside a row, so a row of more than
+:data:`SCORED_WORDS` words is not scored: score 0, ranked after scored rows.
+
+**Bounded work.** A query over :data:`~localchat.search_index.MAX_QUERY_LENGTH`
+characters or :data:`~localchat.search_index.MAX_QUERY_TERMS` words, or with a
+prefix shorter than three letters, raises ``ValidationError``. The page is
+ranked as ids only, then its rows are read and their snippets made by
+:mod:`localchat.search_snippet` from bounded windows (never FTS5's
+``snippet()`` on the store, which is quadratic in a row's matches). The
+functions only read: no savepoint, only ``SELECT`` on the store.
 
 **Table rebuilds.** A migration that rebuilds ``message``, ``conversation`` or
 ``knowledge_chunk`` on SQLite drops their triggers; wrap it in
@@ -58,7 +68,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import peewee
@@ -77,6 +86,7 @@ from .models import (
 from .repository._base import check_choice, check_text, read_operation
 from .repository._fast import fetch_models, statement
 from .repository.conversations import _id_of
+from .search_hits import ConversationHit, KnowledgeHit, MessageHit
 from .search_index import (
     SCORED_SQL,
     SCORED_WORDS,
@@ -115,48 +125,6 @@ M = TypeVar("M", bound=peewee.Model)
 #: A title match counts this much more than the same match in a message.
 TITLE_WEIGHT = 2.0
 MARKERS = ("[", "]")
-
-
-@dataclass(frozen=True)
-class MessageHit:
-    message: Message
-    conversation: Conversation
-    snippet: str  # the matching passage, matches between the markers
-    score: float  # -bm25: higher is better
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "message": self.message.to_dict(),
-            "conversation": self.conversation.to_dict(),
-            "snippet": self.snippet,
-            "score": self.score,
-        }
-
-
-@dataclass(frozen=True)
-class ConversationHit:
-    conversation: Conversation
-    snippet: str  # the highlighted title, or the best message's passage
-    score: float
-    message: Message | None  # the best matching message; None when the title won
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "conversation": self.conversation.to_dict(),
-            "message": self.message.to_dict() if self.message is not None else None,
-            "snippet": self.snippet,
-            "score": self.score,
-        }
-
-
-@dataclass(frozen=True)
-class KnowledgeHit:
-    chunk: KnowledgeChunk
-    snippet: str
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"chunk": self.chunk.to_dict(), "snippet": self.snippet, "score": self.score}
 
 
 # -- queries -----------------------------------------------------------------------

@@ -15,10 +15,11 @@ only bounded windows of the page's hits, never on the store:
   :data:`SNIPPET_WINDOW_TOKENS` words is one window: its snippet is exactly
   the one FTS5 gives in place;
 * a longer text is cut (at whitespace) into such windows, covering its first
-  :data:`SNIPPET_SCAN` characters; the snippet comes from the first window
-  that matches the whole query, else from the first holding any of its words
-  (those are marked), else it is the text's unmarked beginning. ``…`` marks
-  text left out before or after;
+  :data:`SNIPPET_SCAN` characters (fewer when a call has many hits: all of
+  them together get :data:`SNIPPET_BUDGET`, but each at least one window);
+  the snippet comes from the first window that matches the whole query, else
+  from the first holding any of its words (those are marked), else it is the
+  text's unmarked beginning. ``…`` marks text left out before or after;
 * a title longer than one window is highlighted in its first window only.
 
 So a hit costs at most :data:`SNIPPET_SCAN` characters of tokenizing and
