@@ -37,7 +37,7 @@ from playhouse.sqlite_ext import FTS5Model, SearchField
 from .database import Session
 from .errors import Unsupported, ValidationError
 from .models import router
-from .repository._base import INT64_MAX, MAX_LIMIT, operation
+from .repository._base import INT64_MAX, MAX_LIMIT, check_text, operation
 
 __all__ = [
     "INDEX_TABLES",
@@ -129,12 +129,7 @@ def fts_query(text: str, *, advanced: bool = False) -> str:
             f"search query is {len(text):,} characters; the limit is {MAX_QUERY_LENGTH:,}."
         )
     if advanced:
-        if "\0" in text:
-            raise ValidationError("an advanced search query must not contain NUL characters.")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValidationError(f"search query {text!r} is not valid Unicode.") from exc
+        check_text("an advanced search query", text, allow_empty=True)
         _check_terms(_OPERATOR.sub(" ", text))
         _check_prefixes(text)
         return text.strip()

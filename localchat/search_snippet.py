@@ -36,6 +36,7 @@ from itertools import islice
 from typing import Any
 
 from .errors import ValidationError
+from .repository._base import check_text
 
 __all__ = [
     "SNIPPET_WINDOW",
@@ -84,17 +85,7 @@ def check_markers(markers: Any) -> tuple[str, str]:
     for marker in markers:
         if not isinstance(marker, str):
             raise ValidationError(f"markers must be two strings, got {markers!r:.80}.")
-        if len(marker) > MAX_MARKER_LENGTH:
-            raise ValidationError(
-                f"markers must be at most {MAX_MARKER_LENGTH} characters each, "
-                f"got one of {len(marker):,}."
-            )
-        if "\0" in marker:
-            raise ValidationError("markers must not contain NUL characters.")
-        try:
-            marker.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValidationError(f"markers {markers!r:.80} are not valid Unicode.") from exc
+        check_text("markers", marker, allow_empty=True, max_length=MAX_MARKER_LENGTH)
     return markers[0], markers[1]
 
 
