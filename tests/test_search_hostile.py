@@ -346,3 +346,43 @@ def test_knowledge_chunk_too_long_to_score_ranks_last(localchat_session):
     hits = search_knowledge(s, "walrus")
     assert [h.chunk.external_id for h in hits] == ["short", "huge"]
     assert str(hits[-1].score) == "0.0"
+
+
+_ints = st.one_of(st.integers(), st.sampled_from([2**63 - 1, 2**63, 2**70, -(2**70)]))
+_texts = st.text(alphabet=st.characters(codec=None, min_codepoint=0), max_size=12)
+_anything = st.one_of(st.none(), _ints, _texts, st.booleans(), st.floats())
+_arguments = st.fixed_dictionaries(
+    {},
+    optional={
+        "limit": _ints,
+        "offset": _ints,
+        "horizon": st.one_of(st.none(), _ints),
+        "markers": st.one_of(_anything, st.tuples(_texts, _texts), st.lists(_texts)),
+        "advanced": st.booleans(),
+        "user_id": _anything,
+        "conversation_id": _anything,
+        "role": _anything,
+        "status": _anything,
+        "source": _anything,
+    },
+)
+_ACCEPTS = {
+    search_messages: {"limit", "offset", "horizon", "markers", "advanced", "user_id",
+                      "conversation_id", "role"},
+    search_conversations: {"limit", "offset", "horizon", "markers", "advanced", "user_id",
+                           "status"},
+    search_knowledge: {"limit", "markers", "advanced", "source"},
+}  # fmt: skip
+
+
+@_SETTINGS
+@given(query=st.one_of(_texts, hostile), arguments=_arguments)
+def test_any_arguments_give_hits_or_a_localchat_error(store_with_text, query, arguments):
+    from localchat.errors import LocalchatError
+
+    for fn, accepted in _ACCEPTS.items():
+        kwargs = {k: v for k, v in arguments.items() if k in accepted}
+        try:
+            assert isinstance(fn(store_with_text, query, **kwargs), list)
+        except LocalchatError:
+            pass
