@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -51,6 +52,7 @@ __all__ = [
     "SCORED_WORDS",
     "SCORED_SQL",
     "fts_query",
+    "query_terms",
     "check_page",
     "check_horizon",
     "scored_rank",
@@ -130,18 +132,33 @@ def fts_query(text: str, *, advanced: bool = False) -> str:
         )
     if advanced:
         check_text("an advanced search query", text, allow_empty=True)
-        _check_terms(_OPERATOR.sub(" ", text))
+        _check_terms(query_terms(text))
         _check_prefixes(text)
         return text.strip()
     text = text.encode("utf-8", "ignore").decode("utf-8")  # lone surrogates out
     words = [w for w in text.replace("\0", " ").split() if any(c.isalnum() for c in w)]
-    _check_terms(" ".join(words))
+    first: dict[str, str] = {}
+    for word in words:  # a word typed twice (any case, any accents) is searched once
+        first.setdefault(_folded(word), word)
+    words = list(first.values())
+    _check_terms(query_terms(" ".join(words)))
     # Space-separated strings are FTS5's implicit AND.
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def _check_terms(text: str) -> None:
-    count = sum(1 for _ in _TOKEN.finditer(text))
+def _folded(word: str) -> str:
+    """``word`` as the tokenizer compares it, roughly: no case, no diacritics."""
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)
+    ).casefold()
+
+
+def query_terms(expr: str) -> int:
+    """The words in a query or FTS5 expression, as the tokenizer counts them (no operators)."""
+    return sum(1 for _ in _TOKEN.finditer(_OPERATOR.sub(" ", expr)))
+
+
+def _check_terms(count: int) -> None:
     if count > MAX_QUERY_TERMS:
         raise ValidationError(
             f"search query has {count:,} words; at most {MAX_QUERY_TERMS} are searched "

@@ -12,8 +12,9 @@ same tokenizer and the same query, on a private in-memory index that holds
 only bounded windows of the page's hits, never on the store:
 
 * a text of at most :data:`SNIPPET_WINDOW` characters and
-  :data:`SNIPPET_WINDOW_TOKENS` words is one window: its snippet is exactly
-  the one FTS5 gives in place;
+  :data:`SNIPPET_WINDOW_TOKENS` words divided by the query's words (so that
+  FTS5 never sees more than that many matches) is one window: its snippet is
+  exactly the one FTS5 gives in place;
 * a longer text is cut (at whitespace) into such windows, covering its first
   :data:`SNIPPET_SCAN` characters (fewer when a call has many hits: all of
   them together get :data:`SNIPPET_BUDGET`, but each at least one window);
@@ -37,6 +38,7 @@ from typing import Any
 
 from .errors import ValidationError
 from .repository._base import check_text
+from .search_index import query_terms
 
 __all__ = [
     "SNIPPET_WINDOW",
@@ -52,7 +54,8 @@ __all__ = [
 
 #: Characters of text one FTS5 snippet is computed from, at most.
 SNIPPET_WINDOW = 2_000
-#: Words in one window, at most: FTS5's snippet costs the square of the matches in it.
+#: Matches in one window, at most: FTS5's snippet costs their square. A window
+#: holds this many words divided by the words in the query.
 SNIPPET_WINDOW_TOKENS = 500
 #: Characters of a long text searched for the window to show, at most.
 SNIPPET_SCAN = 50_000
@@ -107,7 +110,7 @@ def _fill(conn: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]]) -> 
     conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
 
 
-def _end(text: str, start: int) -> int:
+def _end(text: str, start: int, tokens: int) -> int:
     """Where the window that begins at ``start`` ends: at whitespace, within the bounds."""
     end = min(len(text), start + SNIPPET_WINDOW)
     if end < len(text):
@@ -115,15 +118,15 @@ def _end(text: str, start: int) -> int:
         cut = max(text.rfind(c, floor, end) for c in " \n\t")
         if cut > start:
             end = cut + 1
-    last = next(islice(_TOKEN.finditer(text, start, end), SNIPPET_WINDOW_TOKENS, None), None)
+    last = next(islice(_TOKEN.finditer(text, start, end), tokens, None), None)
     return last.start() if last is not None else end
 
 
-def _windows(text: str, scan: int) -> list[tuple[int, int]]:
+def _windows(text: str, scan: int, tokens: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = 0
     while start < min(len(text), scan) or not spans:
-        end = _end(text, start)
+        end = _end(text, start, tokens)
         spans.append((start, end))
         start = end
     return spans
@@ -157,6 +160,7 @@ def _render(
     columns: tuple[str, ...],
     titles: Sequence[str] | None,
     scan: int,
+    tokens: int,
 ) -> list[str | None]:
     """``call`` (an FTS5 snippet/highlight of the last column) on each text's best window."""
     found: list[str | None] = [None] * len(texts)
@@ -164,11 +168,11 @@ def _render(
     batch: list[tuple[int, int, int]] = []  # text, window start, window end
     size = 0
     for i, text in enumerate(texts):
-        spans = _windows(text, scan)
+        spans = _windows(text, scan, tokens)
         batch += [(i, start, end) for start, end in spans]
         size += spans[-1][1]
         if size >= _BATCH or i == len(texts) - 1:
-            _render_batch(texts, titles, batch, expr, call, args, columns, found)
+            _render_batch(texts, titles, batch, expr, call, args, columns, found, tokens)
             batch, size = [], 0
     return found
 
@@ -182,6 +186,7 @@ def _render_batch(
     args: tuple[Any, ...],
     columns: tuple[str, ...],
     found: list[str | None],
+    tokens: int,
 ) -> None:
     """Put ``batch``'s windows in the private index, then render each text's best one."""
     conn, table = _scratch(columns)
@@ -191,7 +196,7 @@ def _render_batch(
             rows.append((rowid, texts[i][start:end]))
         else:
             title = titles[i] or ""
-            rows.append((rowid, title[: _end(title, 0)], texts[i][start:end]))
+            rows.append((rowid, title[: _end(title, 0, tokens)], texts[i][start:end]))
     function = call.format(table=table, column=len(columns) - 1)
     conn.execute("BEGIN")  # rolled back after: the windows never need deleting
     try:
@@ -250,12 +255,15 @@ def snippets(
     columns = ("content",) if titles is None else ("title", "content")
     call = "snippet({table}, {column}, ?, ?, ?, ?)"
     args = (*markers, ELLIPSIS, tokens)
-    found = _render(texts, expr, call, args, columns, titles, SNIPPET_SCAN)
+    # FTS5's snippet costs the square of the matches in a window; a word the
+    # query holds n times (or n words of one stem) matches each token n times.
+    words = max(1, SNIPPET_WINDOW_TOKENS // max(1, query_terms(expr)))
+    found = _render(texts, expr, call, args, columns, titles, SNIPPET_SCAN, words)
     return [f if f is not None else _start(t, tokens) for f, t in zip(found, texts, strict=True)]
 
 
 def highlights(titles: Sequence[str], expr: str, markers: tuple[str, str]) -> list[str]:
     """Each title with the matches of ``expr`` marked (a long one: its first window)."""
     call = "highlight({table}, {column}, ?, ?)"
-    found = _render(titles, expr, call, markers, ("title",), None, 1)
+    found = _render(titles, expr, call, markers, ("title",), None, 1, SNIPPET_WINDOW_TOKENS)
     return [f if f is not None else _start(t, 64) for f, t in zip(found, titles, strict=True)]

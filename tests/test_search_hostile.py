@@ -386,3 +386,22 @@ def test_any_arguments_give_hits_or_a_localchat_error(store_with_text, query, ar
             assert isinstance(fn(store_with_text, query, **kwargs), list)
         except LocalchatError:
             pass
+
+
+def test_a_word_repeated_in_the_query_is_searched_once():
+    assert fts_query("Walrus walrus WALRUS tusk walrus wälrus") == '"Walrus" "tusk"'
+
+
+def test_snippet_windows_shrink_with_the_query_so_fts5_sees_few_matches(
+    localchat_session, monkeypatch
+):
+    from localchat.search_snippet import SNIPPET_WINDOW_TOKENS
+
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    add_message(s, conv.id, "user", "a " * 5_000)
+    handed = _scratch_inserts(monkeypatch)
+    query = " OR ".join(["a"] * 32)  # every word matches every token of the window
+    [hit] = search_messages(s, query, advanced=True)
+    assert hit.snippet.startswith("[a] [a]")
+    assert max(len(t.split()) for t in handed) * 32 <= SNIPPET_WINDOW_TOKENS
