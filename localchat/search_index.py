@@ -53,6 +53,7 @@ __all__ = [
     "SCORED_SQL",
     "fts_query",
     "query_terms",
+    "query_phrases",
     "check_page",
     "check_horizon",
     "scored_rank",
@@ -109,6 +110,12 @@ MAX_PREFIX_TERMS = 4
 
 _TOKEN = re.compile(r"[^\W_]+")  # a run of letters and digits: one unicode61 token
 _OPERATOR = re.compile(r"(?<![\w\"])(?:AND|OR|NOT|NEAR)(?![\w\"])")
+# The phrases of an advanced query: quoted strings and bare words (with a
+# prefix star), without operators, column filters and NEAR distances.
+_QUOTED = re.compile(r'"(?:[^"]|"")*"\*?')
+_COLUMN_FILTER = re.compile(r"-?(?:\{[^}]*\}|\w+)\s*:")
+_NEAR_DISTANCE = re.compile(r",\s*\d+\s*\)")
+_BARE = re.compile(r"[^\s\"():^+*,{}]+\*?")
 _PREFIX = re.compile(r'("(?:[^"]|"")*"|[^\s"():^+*,{}]+)\*')
 
 
@@ -134,6 +141,7 @@ def fts_query(text: str, *, advanced: bool = False) -> str:
         check_text("an advanced search query", text, allow_empty=True)
         _check_terms(query_terms(text))
         _check_prefixes(text)
+        _check_repeats(text)
         return text.strip()
     text = text.encode("utf-8", "ignore").decode("utf-8")  # lone surrogates out
     words = [w for w in text.replace("\0", " ").split() if any(c.isalnum() for c in w)]
@@ -151,6 +159,29 @@ def _folded(word: str) -> str:
     return "".join(
         c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)
     ).casefold()
+
+
+def query_phrases(expr: str) -> list[str]:
+    """The phrases of an FTS5 expression as FTS5 strings: ``a OR "b c"`` -> ``"a"``, ``"b c"``."""
+    phrases = _QUOTED.findall(expr)
+    rest = _NEAR_DISTANCE.sub(")", _COLUMN_FILTER.sub(" ", _QUOTED.sub(" ", expr)))
+    for word in _BARE.findall(rest):
+        bare = word.rstrip("*")
+        if bare not in ("AND", "OR", "NOT", "NEAR"):
+            phrases.append('"' + bare.replace('"', '""') + '"' + word[len(bare) :])
+    return phrases
+
+
+def _check_repeats(expr: str) -> None:
+    seen: set[str] = set()
+    for phrase in query_phrases(expr):
+        key = _folded(phrase)
+        if key in seen:
+            raise ValidationError(
+                f"search query repeats {phrase}: each word may occur once "
+                "(every repeat multiplies the work on rows full of that word)."
+            )
+        seen.add(key)
 
 
 def query_terms(expr: str) -> int:

@@ -38,7 +38,7 @@ from typing import Any
 
 from .errors import ValidationError
 from .repository._base import check_text
-from .search_index import query_terms
+from .search_index import query_phrases, query_terms
 
 __all__ = [
     "SNIPPET_WINDOW",
@@ -69,14 +69,6 @@ ELLIPSIS = "…"
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 
 _TOKEN = re.compile(r"[^\W_]+")  # a run of letters and digits: one unicode61 token
-_SPACE = re.compile(r"\s")
-# Fallback highlighting: the words of a query, without operators and column filters.
-_QUOTED = re.compile(r'"(?:[^"]|"")*"\*?')
-_COLUMN_FILTER = re.compile(r"-?(?:\{[^}]*\}|\w+)\s*:")
-_NEAR_DISTANCE = re.compile(r",\s*\d+\s*\)")
-_BARE = re.compile(r"[^\s\"():^+*,{}]+\*?")
-_OPERATORS = {"AND", "OR", "NOT", "NEAR"}
-
 _OPTIONS = f"tokenize='{TOKENIZE}'"
 _local = threading.local()
 
@@ -134,13 +126,7 @@ def _windows(text: str, scan: int, tokens: int) -> list[tuple[int, int]]:
 
 def _fallback(expr: str) -> str:
     """Any one word of ``expr``: OR of its phrases, without operators or filters."""
-    terms = _QUOTED.findall(expr)
-    rest = _NEAR_DISTANCE.sub(")", _COLUMN_FILTER.sub(" ", _QUOTED.sub(" ", expr)))
-    for word in _BARE.findall(rest):
-        if word.rstrip("*") not in _OPERATORS:
-            star = "*" if word.endswith("*") else ""
-            terms.append('"' + word.rstrip("*").replace('"', '""') + '"' + star)
-    return " OR ".join(terms)
+    return " OR ".join(dict.fromkeys(query_phrases(expr)))
 
 
 def _start(text: str, tokens: int) -> str:

@@ -401,7 +401,15 @@ def test_snippet_windows_shrink_with_the_query_so_fts5_sees_few_matches(
     conv = create_conversation(s, title="t")
     add_message(s, conv.id, "user", "a " * 5_000)
     handed = _scratch_inserts(monkeypatch)
-    query = " OR ".join(["a"] * 32)  # every word matches every token of the window
+    query = " OR ".join(["a", *(f"w{i}" for i in range(31))])
     [hit] = search_messages(s, query, advanced=True)
     assert hit.snippet.startswith("[a] [a]")
     assert max(len(t.split()) for t in handed) * 32 <= SNIPPET_WINDOW_TOKENS
+
+
+@pytest.mark.parametrize(
+    "query", ["a OR a", "NEAR(walrus tusk) OR Walrus", '"a b" OR "A B"', "é OR e"]
+)
+def test_advanced_query_repeating_a_word_is_refused(store_with_text, query):
+    with pytest.raises(ValidationError, match="repeats"):
+        search_messages(store_with_text, query, advanced=True)
