@@ -11,6 +11,8 @@ them as any writer would):
 * a message holding one word 100,000 times; a 1 MB and a 50 MB message of one
   repeated word; 100 messages of 1 MB of ordinary (Zipf) text, so the most
   common words match them thousands of times each;
+* 100 messages holding one word 16,000 times (just under the length past
+  which bm25 no longer scores a row, so every one is scored);
 * a conversation with a 1 MB title; a 5 MB knowledge chunk of one word and a
   1 MB one of Zipf text.
 
@@ -52,6 +54,7 @@ ONE_MB_WORD = "quokka"  # a 1 MB message (and a 5 MB knowledge chunk) of it
 FIFTY_MB_WORD = "axolotl"  # a 50 MB message of it
 TITLE_WORD = "capybara"  # a 1 MB conversation title of it
 HUGE_ZIPF_MESSAGES = 100  # 1 MB of ordinary text each
+SCORED_WORD = "abalone"  # 16,000 times in each of 100 messages: just scored by bm25
 
 
 def _repeat(word: str, size: int) -> str:
@@ -98,6 +101,7 @@ def build_hostile_store(base: Path, path: Path) -> Path:
         _repeat(ONE_MB_WORD, MB),
         _repeat(FIFTY_MB_WORD, 50 * MB),
     ] + [_zipf_text(MB, rng) for _ in range(HUGE_ZIPF_MESSAGES)]
+    contents += [_repeat(SCORED_WORD, 16_000 * (len(SCORED_WORD) + 1))] * 100
     for content in contents:  # one transaction each: FTS5 flushes per commit
         conn.execute(
             "INSERT INTO message (uuid, created_at, updated_at, conversation_id, role, content)"
@@ -164,6 +168,8 @@ CASES: list[tuple[str, str, Any, dict[str, Any]]] = [
      lambda: "NEAR(" + " ".join(_vocabulary(31)) + ", 10)", {"advanced": True}),
     ("advanced: phrase of 32 common words", "search_messages",
      lambda: '"' + " ".join(_vocabulary(32)) + '"', {"advanced": True}),
+    ("100 rows of one word 16,000 times", "search_messages", lambda: SCORED_WORD, {}),
+    ("same, limit 100", "search_messages", lambda: SCORED_WORD, {"limit": 100}),
 ]  # fmt: skip
 
 

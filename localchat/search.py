@@ -120,11 +120,11 @@ __all__ = [
 
 #: Matches ranked per query at most (newest first); see the module docstring.
 HORIZON = 10_000
-M = TypeVar("M", bound=peewee.Model)
 
 #: A title match counts this much more than the same match in a message.
 TITLE_WEIGHT = 2.0
 MARKERS = ("[", "]")
+M = TypeVar("M", bound=peewee.Model)
 
 
 # -- queries -----------------------------------------------------------------------
@@ -270,7 +270,8 @@ def _load(db: peewee.Database, model: type[M], ids: Iterable[int]) -> dict[int, 
 _CONVERSATION_HITS = """
 WITH hits(conversation_id, message_id, score) AS (
     SELECT rowid, NULL,
-           CASE WHEN (SELECT {scored} FROM conversation_fts_docsize WHERE id = rowid)
+           CASE WHEN (SELECT {scored} FROM conversation_fts_docsize d
+                       WHERE d.id = conversation_fts.rowid)
                 THEN bm25(conversation_fts) * ? ELSE 0.0 END
       FROM conversation_fts WHERE conversation_fts MATCH ?
     UNION ALL

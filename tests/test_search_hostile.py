@@ -413,3 +413,17 @@ def test_snippet_windows_shrink_with_the_query_so_fts5_sees_few_matches(
 def test_advanced_query_repeating_a_word_is_refused(store_with_text, query):
     with pytest.raises(ValidationError, match="repeats"):
         search_messages(store_with_text, query, advanced=True)
+
+
+def test_conversation_title_too_long_to_score_ranks_last(localchat_session):
+    from localchat.search import SCORED_WORDS
+
+    s = localchat_session
+    short = create_conversation(s, title="a walrus")
+    huge = create_conversation(s, title="t")
+    Conversation.update(title="walrus " * (SCORED_WORDS + 1)).where(
+        Conversation.id == huge.id
+    ).execute()
+    hits = search_conversations(s, "walrus")
+    assert [h.conversation.id for h in hits] == [short.id, huge.id]
+    assert str(hits[1].score) == "0.0" and hits[0].score > 0
