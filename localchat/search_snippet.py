@@ -130,12 +130,12 @@ def _fallback(expr: str) -> str:
 
 
 def _start(text: str, tokens: int) -> str:
-    """The unmarked beginning of ``text``: its first ``tokens`` words."""
-    end = min(len(text), SNIPPET_WINDOW)
-    last = next(islice(_TOKEN.finditer(text, 0, end), tokens - 1, None), None)
-    if last is not None:
-        end = last.end()
-    return text[:end] + (ELLIPSIS if end < len(text) else "")
+    """The unmarked beginning of ``text``: its first ``tokens`` words (from the first one)."""
+    words = list(islice(_TOKEN.finditer(text, 0, min(len(text), SNIPPET_WINDOW)), tokens))
+    if not words:
+        return text[:SNIPPET_WINDOW].strip() + (ELLIPSIS if len(text) > SNIPPET_WINDOW else "")
+    begin, end = words[0].start(), words[-1].end()
+    return text[begin:end] + (ELLIPSIS if end < len(text) else "")
 
 
 def _render(

@@ -227,3 +227,13 @@ def test_conversation_title_too_long_to_score_ranks_last(localchat_session):
     hits = search_conversations(s, "walrus")
     assert [h.conversation.id for h in hits] == [short.id, huge.id]
     assert str(hits[1].score) == "0.0" and hits[0].score > 0
+
+
+def test_unmarked_start_begins_at_the_first_word(localchat_session):
+    from localchat.search_snippet import SNIPPET_SCAN
+
+    s = localchat_session
+    conv = create_conversation(s, title="t")
+    add_message(s, conv.id, "user", "\n" * 10 + "intro words " + "x " * SNIPPET_SCAN + "narwhal")
+    [hit] = search_messages(s, "narwhal")
+    assert hit.snippet.startswith("intro words x") and hit.snippet.endswith("…")
