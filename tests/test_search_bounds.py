@@ -14,10 +14,11 @@ from localchat.search import fts_query, search_conversations, search_knowledge, 
 
 
 @pytest.fixture
-def store_with_text(localchat_session):
+def searchable(localchat_session):
+    """A message, its conversation's title and a knowledge chunk, all holding "near"."""
     s = localchat_session
-    conv = create_conversation(s, title="Compiler flags near the end")
-    add_message(s, conv.id, "user", "What does gcc -O2 do? NEAR and far.")
+    add_message(s, create_conversation(s, title="Flags near").id, "user", "C++ -O2 NEAR far")
+    upsert_knowledge_chunk(s, "docs", "C++ flags", "k1", title="NEAR")
     return s
 
 
@@ -49,9 +50,8 @@ def _scratch_inserts(monkeypatch):
     return handed
 
 
-def test_search_functions_only_read_the_store(store_with_text, statements):
-    s = store_with_text
-    upsert_knowledge_chunk(s, "docs", "C++ flags", "k1", title="NEAR")
+def test_search_functions_only_read_the_store(searchable, statements):
+    s = searchable
     statements.clear()
     for fn in (search_messages, search_conversations, search_knowledge):
         fn(s, "C++ NEAR")
@@ -61,9 +61,8 @@ def test_search_functions_only_read_the_store(store_with_text, statements):
     assert writes == []
 
 
-def test_store_never_runs_fts5_snippet_or_highlight(store_with_text, statements):
-    s = store_with_text
-    upsert_knowledge_chunk(s, "docs", "C++ flags", "k1", title="NEAR")
+def test_store_never_runs_fts5_snippet_or_highlight(searchable, statements):
+    s = searchable
     for fn in (search_messages, search_conversations, search_knowledge):
         assert fn(s, "near")
     assert not [sql for sql in statements if "snippet(" in sql or "highlight(" in sql]
