@@ -116,14 +116,25 @@ def build_store(path: Path, n_messages: int) -> Path:
 
 
 # The SQL localchat.search.search_messages runs, written by hand: the horizon
-# probe, then the ranked page with its message, conversation and snippet.
+# probe, the ranked page of ids (from the index alone; a row of more than
+# SCORED_WORDS words is not scored), the page's messages and conversations,
+# then one snippet per hit (localchat makes its snippets from bounded windows
+# in a private index; FTS5's own snippet() per row is the hand-written
+# equivalent for rows this size).
 RAW_OLDEST = """
 SELECT rowid FROM message_fts WHERE message_fts MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?"""
 RAW_PAGE = """
-SELECT m.*, c.*, snippet(message_fts, 0, '[', ']', '…', 16), bm25(message_fts) AS r
-  FROM message m JOIN message_fts f ON f.rowid = m.id
-  JOIN conversation c ON c.id = m.conversation_id
- WHERE message_fts MATCH ? AND f.rowid >= ? ORDER BY r, m.id DESC LIMIT 20"""
+SELECT rowid,
+       CASE WHEN (SELECT length(sz) <= 2 FROM message_fts_docsize WHERE id = message_fts.rowid)
+            THEN bm25(message_fts) ELSE 0.0 END AS r
+  FROM message_fts WHERE message_fts MATCH ? AND rowid >= ?
+ ORDER BY r, rowid DESC LIMIT 20"""
+RAW_ROWS = """
+SELECT m.*, c.* FROM message m JOIN conversation c ON c.id = m.conversation_id
+ WHERE m.id IN ({ids})"""
+RAW_SNIPPET = """
+SELECT snippet(message_fts, 0, '[', ']', '…', 16) FROM message_fts
+ WHERE message_fts MATCH ? AND rowid = ?"""
 RAW_UNBOUNDED = """
 SELECT m.*, c.*, snippet(message_fts, 0, '[', ']', '…', 16), bm25(message_fts) AS r
   FROM message m JOIN message_fts f ON f.rowid = m.id
@@ -134,7 +145,10 @@ SELECT m.*, c.*, snippet(message_fts, 0, '[', ']', '…', 16), bm25(message_fts)
 def _raw_search(conn: sqlite3.Connection, word: str) -> list[Any]:
     term = f'"{word}"'
     oldest = conn.execute(RAW_OLDEST, (term, HORIZON - 1)).fetchone()
-    return conn.execute(RAW_PAGE, (term, oldest[0] if oldest else 0)).fetchall()
+    page = conn.execute(RAW_PAGE, (term, oldest[0] if oldest else 0)).fetchall()
+    ids = ",".join(str(row[0]) for row in page)
+    rows = {row[0]: row for row in conn.execute(RAW_ROWS.format(ids=ids))}
+    return [(*rows[i], conn.execute(RAW_SNIPPET, (term, i)).fetchone()[0]) for i, _ in page]
 
 
 def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:

@@ -45,6 +45,16 @@ emoji are not indexed.
 more than ``horizon`` messages (default 10,000) is ranked among its newest
 ``horizon`` matches: bm25 must score every candidate, and a word that common
 says little about relevance, so recency decides. ``horizon=None`` ranks all.
+bm25 reads every match inside a row, so a row of more than
+:data:`SCORED_WORDS` words is not scored: score 0, ranked after scored rows.
+
+**Bounded work.** A query over :data:`~localchat.search_index.MAX_QUERY_LENGTH`
+characters or :data:`~localchat.search_index.MAX_QUERY_TERMS` words, or with a
+prefix shorter than three letters, raises ``ValidationError``. The page is
+ranked as ids only, then its rows are read and their snippets made by
+:mod:`localchat.search_snippet` from bounded windows (never FTS5's
+``snippet()`` on the store, which is quadratic in a row's matches). The
+functions only read: no savepoint, only ``SELECT`` on the store.
 
 **Table rebuilds.** A migration that rebuilds ``message``, ``conversation`` or
 ``knowledge_chunk`` on SQLite drops their triggers; wrap it in
@@ -56,8 +66,9 @@ PostgreSQL is not supported yet: the functions raise :class:`Unsupported`.
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
-from typing import Any
+import json
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import peewee
 
@@ -72,21 +83,30 @@ from .models import (
     User,
     router,
 )
-from .repository._base import MAX_LIMIT, check_choice, operation, paginate
+from .repository._base import check_choice, check_text, read_operation
+from .repository._fast import fetch_models, statement
 from .repository.conversations import _id_of
+from .search_hits import ConversationHit, KnowledgeHit, MessageHit
 from .search_index import (
-    ConversationIndex,
+    SCORED_SQL,
+    SCORED_WORDS,
     KnowledgeIndex,
     MessageIndex,
+    check_horizon,
+    check_page,
     fts_query,
     keep_triggers,
     needs_fts,
     query_errors,
     rebuild_search_index,
+    score_of,
+    scored_rank,
 )
+from .search_snippet import check_markers, highlights, snippets
 
 __all__ = [
     "HORIZON",
+    "SCORED_WORDS",
     "MessageHit",
     "ConversationHit",
     "KnowledgeHit",
@@ -100,51 +120,11 @@ __all__ = [
 
 #: Matches ranked per query at most (newest first); see the module docstring.
 HORIZON = 10_000
+
 #: A title match counts this much more than the same match in a message.
 TITLE_WEIGHT = 2.0
 MARKERS = ("[", "]")
-
-
-@dataclass(frozen=True)
-class MessageHit:
-    message: Message
-    conversation: Conversation
-    snippet: str  # the matching passage, matches between the markers
-    score: float  # -bm25: higher is better
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "message": self.message.to_dict(),
-            "conversation": self.conversation.to_dict(),
-            "snippet": self.snippet,
-            "score": self.score,
-        }
-
-
-@dataclass(frozen=True)
-class ConversationHit:
-    conversation: Conversation
-    snippet: str  # the highlighted title, or the best message's passage
-    score: float
-    message: Message | None  # the best matching message; None when the title won
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "conversation": self.conversation.to_dict(),
-            "message": self.message.to_dict() if self.message is not None else None,
-            "snippet": self.snippet,
-            "score": self.score,
-        }
-
-
-@dataclass(frozen=True)
-class KnowledgeHit:
-    chunk: KnowledgeChunk
-    snippet: str
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"chunk": self.chunk.to_dict(), "snippet": self.snippet, "score": self.score}
+M = TypeVar("M", bound=peewee.Model)
 
 
 # -- queries -----------------------------------------------------------------------
@@ -198,8 +178,6 @@ def _oldest(expr: str, conds: list[Any], horizon: int | None) -> int | None:
     """The smallest message id worth ranking: None when ``horizon`` matches or fewer."""
     if horizon is None:
         return None
-    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
-        raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
     if not conds:  # the common case, as plain SQL: no joins, nothing to build
         row = router.execute_sql(_OLDEST, (expr, horizon - 1)).fetchone()
         return row[0] if row else None
@@ -208,24 +186,8 @@ def _oldest(expr: str, conds: list[Any], horizon: int | None) -> int | None:
     return oldest
 
 
-def _check_page(limit: Any, offset: Any) -> None:
-    for name, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"{name} must be an integer, got {value!r}.")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
-    if offset < 0:
-        raise ValidationError(f"offset must be 0 or more, got {offset}.")
-
-
-def _marks(markers: tuple[str, str]) -> tuple[str, str]:
-    if len(markers) != 2 or not all(isinstance(m, str) for m in markers):
-        raise ValidationError(f"markers must be two strings, got {markers!r}.")
-    return markers
-
-
 @needs_fts
-@operation
+@read_operation
 def search_messages(
     s: Session,
     query: str,
@@ -246,38 +208,76 @@ def search_messages(
     ``since`` is inclusive and ``until`` exclusive (``created_at``).
     """
     expr = fts_query(query, advanced=advanced)
-    start, end = _marks(markers)
+    marks = check_markers(markers)
+    check_page(limit, offset)
+    horizon = check_horizon(horizon)
     conds = _message_conditions(user_id, conversation_id, role, since, until)
     if not expr or conds is None:
         return []
-    rank = MessageIndex.bm25()
     with query_errors(expr, advanced):
         oldest = _oldest(expr, conds, horizon)
-        if oldest is not None:
-            conds.append(MessageIndex.rowid >= oldest)
-        rows = paginate(
-            Message.select(
-                Message,
-                Conversation,
-                MessageIndex.content.snippet(start, end, "…", 16).alias("snippet"),
-                rank.alias("rank"),
-            )
-            .join_from(Message, MessageIndex, on=(MessageIndex.rowid == Message.id))
-            .join_from(Message, Conversation)
-            .where(MessageIndex.match(expr), *conds)
-            .order_by(rank, Message.id.desc()),
-            limit,
-            offset,
-        )
-    return [MessageHit(m, m.conversation, m.snippet, -m.rank) for m in rows]
+        page = _page(expr, conds, oldest, limit, offset)
+    messages = _load(s.db, Message, [p[0] for p in page])
+    convs = _load(s.db, Conversation, {m.conversation_id for m in messages.values()})
+    shown = [(messages[i], rank) for i, rank in page if i in messages]  # drift: skip
+    texts = snippets([m.content for m, _ in shown], expr, marks, 16)
+    hits = []
+    for (m, rank), text in zip(shown, texts, strict=True):
+        m.conversation = convs[m.conversation_id]
+        hits.append(MessageHit(m, m.conversation, text, score_of(rank)))
+    return hits
+
+
+_PAGE = f"""
+SELECT rowid,
+       CASE WHEN (SELECT {SCORED_SQL[1]} FROM message_fts_docsize WHERE id = message_fts.rowid)
+            THEN bm25(message_fts) ELSE 0.0 END AS r
+  FROM message_fts WHERE message_fts MATCH ? AND rowid >= ?
+ ORDER BY r, rowid DESC LIMIT ? OFFSET ?"""
+
+
+def _page(
+    expr: str, conds: list[Any], oldest: int | None, limit: int, offset: int
+) -> list[tuple[int, float]]:
+    """(id, rank) of the page's messages: ids only, so the sorter never holds a text."""
+    if not conds:  # the common case, as plain SQL: no joins, nothing to build
+        cursor = router.execute_sql(_PAGE, (expr, oldest or 0, limit, offset))
+        return [(row[0], row[1]) for row in cursor]
+    rank = scored_rank("message_fts", Message.id, MessageIndex.bm25())
+    if oldest is not None:
+        conds = [*conds, MessageIndex.rowid >= oldest]
+    query = (
+        Message.select(Message.id, rank)
+        .join_from(Message, MessageIndex, on=(MessageIndex.rowid == Message.id))
+        .join_from(Message, Conversation)
+        .where(MessageIndex.match(expr), *conds)
+        .order_by(rank, Message.id.desc())
+    )
+    rows: Iterable[Any] = query.limit(limit).offset(offset).tuples()
+    return [(row[0], row[1]) for row in rows]
+
+
+_ROWS = 'SELECT {{model}} FROM "{table}" WHERE "id" IN (SELECT value FROM json_each({{p}}))'
+
+
+def _load(db: peewee.Database, model: type[M], ids: Iterable[int]) -> dict[int, M]:
+    """The rows of ``model`` with ``ids``, by id (fixed SQL text: nothing to build)."""
+    sql = statement(db, _ROWS.format(table=model._meta.table_name), model=model)
+    rows = db.execute_sql(sql, (json.dumps(list(ids)),))
+    return {row.get_id(): row for row in fetch_models(model, rows)}
 
 
 _CONVERSATION_HITS = """
 WITH hits(conversation_id, message_id, score) AS (
-    SELECT rowid, NULL, bm25(conversation_fts) * ? FROM conversation_fts
-     WHERE conversation_fts MATCH ?
+    SELECT rowid, NULL,
+           CASE WHEN (SELECT {scored} FROM conversation_fts_docsize d
+                       WHERE d.id = conversation_fts.rowid)
+                THEN bm25(conversation_fts) * ? ELSE 0.0 END
+      FROM conversation_fts WHERE conversation_fts MATCH ?
     UNION ALL
-    SELECT m.conversation_id, m.id, bm25(message_fts)
+    SELECT m.conversation_id, m.id,
+           CASE WHEN (SELECT {scored} FROM message_fts_docsize WHERE id = m.id)
+                THEN bm25(message_fts) ELSE 0.0 END
       FROM message_fts JOIN message m ON m.id = message_fts.rowid
      WHERE message_fts MATCH ? AND message_fts.rowid >= ?
 )
@@ -291,7 +291,7 @@ SELECT h.conversation_id, h.message_id, MIN(h.score) AS best
 
 
 @needs_fts
-@operation
+@read_operation
 def search_conversations(
     s: Session,
     query: str,
@@ -306,8 +306,9 @@ def search_conversations(
 ) -> list[ConversationHit]:
     """Conversations whose title or any message matches, best first, one hit each."""
     expr = fts_query(query, advanced=advanced)
-    start, end = _marks(markers)
-    _check_page(limit, offset)
+    marks = check_markers(markers)
+    check_page(limit, offset)
+    horizon = check_horizon(horizon)
     where: list[str] = ["1"]
     params: list[Any] = []
     conds = _message_conditions(user_id, None, None, None, None)
@@ -321,50 +322,40 @@ def search_conversations(
         params.append(check_choice("status", status, CONVERSATION_STATUSES))
     with query_errors(expr, advanced):
         oldest = _oldest(expr, conds, horizon) or 0
-        sql = _CONVERSATION_HITS.format(where=" AND ".join(where))
+        sql = _CONVERSATION_HITS.format(where=" AND ".join(where), scored=SCORED_SQL[1])
         args = [TITLE_WEIGHT, expr, expr, oldest, *params, limit, offset]
         found = s.db.execute_sql(sql, args).fetchall()
-        return _conversation_hits(expr, found, start, end)
+    return _conversation_hits(s.db, expr, found, marks)
 
 
 def _conversation_hits(
-    expr: str, found: list[tuple[int, int | None, float]], start: str, end: str
+    db: peewee.Database,
+    expr: str,
+    found: list[tuple[int, int | None, float]],
+    marks: tuple[str, str],
 ) -> list[ConversationHit]:
     conv_ids = [row[0] for row in found]
+    convs = _load(db, Conversation, conv_ids)
     msg_ids = [row[1] for row in found if row[1] is not None]
-    convs = {c.id: c for c in Conversation.select().where(Conversation.id.in_(conv_ids))}
-    titles = dict(
-        ConversationIndex.select(
-            ConversationIndex.rowid, ConversationIndex.title.highlight(start, end)
+    messages = _load(db, Message, msg_ids)
+    passages = snippets([messages[i].content for i in msg_ids], expr, marks, 16)
+    by_title = [row[0] for row in found if row[1] is None]
+    titles = highlights([convs[c].title or "" for c in by_title], expr, marks)
+    snippet = dict(zip(msg_ids, passages, strict=True))
+    title = dict(zip(by_title, titles, strict=True))
+    return [
+        ConversationHit(
+            convs[conv_id],
+            title[conv_id] if msg_id is None else snippet[msg_id],
+            score_of(best),
+            None if msg_id is None else messages[msg_id],
         )
-        .where(ConversationIndex.match(expr), ConversationIndex.rowid.in_(conv_ids))
-        .tuples()
-    )
-    messages: dict[int, Message] = {}
-    if msg_ids:
-        messages = {
-            m.id: m
-            for m in Message.select(
-                Message, MessageIndex.content.snippet(start, end, "…", 16).alias("snippet")
-            )
-            # CROSS JOIN keeps this order: the page's ids first, then one index probe each.
-            .join(MessageIndex, peewee.JOIN.CROSS)
-            .where(
-                Message.id.in_(msg_ids),
-                MessageIndex.rowid == Message.id,
-                MessageIndex.match(expr),
-            )
-        }
-    hits = []
-    for conv_id, msg_id, best in found:
-        message = messages.get(msg_id) if msg_id is not None else None
-        snippet = getattr(message, "snippet", None) or titles.get(conv_id, "")
-        hits.append(ConversationHit(convs[conv_id], snippet, -best, message))
-    return hits
+        for conv_id, msg_id, best in found
+    ]
 
 
 @needs_fts
-@operation
+@read_operation
 def search_knowledge(
     s: Session,
     query: str,
@@ -376,23 +367,32 @@ def search_knowledge(
 ) -> list[KnowledgeHit]:
     """Knowledge chunks for ``query``, best first (title matches weigh double): for RAG."""
     expr = fts_query(query, advanced=advanced)
-    start, end = _marks(markers)
+    marks = check_markers(markers)
+    check_page(limit, 0)
     if not expr:
         return []
-    rank = KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0)
+    rank = scored_rank(
+        "knowledge_chunk_fts", KnowledgeChunk.id, KnowledgeIndex.bm25(TITLE_WEIGHT, 1.0)
+    )
     conds = [KnowledgeIndex.match(expr)]
     if source is not None:
-        conds.append(KnowledgeChunk.source == source)
+        conds.append(KnowledgeChunk.source == check_text("source", source, allow_empty=True))
     with query_errors(expr, advanced):
-        rows = paginate(
-            KnowledgeChunk.select(
-                KnowledgeChunk,
-                KnowledgeIndex.content.snippet(start, end, "…", 32).alias("snippet"),
-                rank.alias("rank"),
-            )
+        page: list[Any] = list(
+            KnowledgeChunk.select(KnowledgeChunk.id, rank)
             .join(KnowledgeIndex, on=(KnowledgeIndex.rowid == KnowledgeChunk.id))
             .where(*conds)
-            .order_by(rank, KnowledgeChunk.id),
-            limit,
+            .order_by(rank, KnowledgeChunk.id)
+            .limit(limit)
+            .tuples()
         )
-    return [KnowledgeHit(c, c.snippet, -c.rank) for c in rows]
+    chunks = _load(s.db, KnowledgeChunk, [p[0] for p in page])
+    page = [p for p in page if p[0] in chunks]
+    rows = [chunks[p[0]] for p in page]
+    texts = snippets(
+        [c.content for c in rows], expr, marks, 32, titles=[c.title or "" for c in rows]
+    )
+    return [
+        KnowledgeHit(c, text, score_of(score))
+        for c, text, (_, score) in zip(rows, texts, page, strict=True)
+    ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -37,14 +38,26 @@ from playhouse.sqlite_ext import FTS5Model, SearchField
 from .database import Session
 from .errors import StoreError, Unsupported, ValidationError
 from .models import router
-from .repository._base import operation
+from .repository._base import INT64_MAX, MAX_LIMIT, check_text, operation
 
 __all__ = [
     "INDEX_TABLES",
     "MessageIndex",
     "ConversationIndex",
     "KnowledgeIndex",
+    "MAX_QUERY_LENGTH",
+    "MAX_QUERY_TERMS",
+    "MIN_PREFIX",
+    "MAX_PREFIX_TERMS",
+    "SCORED_WORDS",
+    "SCORED_SQL",
     "fts_query",
+    "query_terms",
+    "query_phrases",
+    "check_page",
+    "check_horizon",
+    "scored_rank",
+    "score_of",
     "query_errors",
     "needs_fts",
     "check_index",
@@ -86,26 +99,173 @@ class KnowledgeIndex(_Index):
         table_name = "knowledge_chunk_fts"
 
 
+#: Characters in a search query, at most.
+MAX_QUERY_LENGTH = 1_000
+#: Words (FTS5 tokens) in a search query, at most; operators do not count.
+MAX_QUERY_TERMS = 32
+#: UTF-8 bytes before an advanced query's ``*``, at least: ``abc*``, ``東*``.
+MIN_PREFIX = 3
+#: Prefix terms (``abc*``) in one advanced query, at most.
+MAX_PREFIX_TERMS = 4
+
+_TOKEN = re.compile(r"[^\W_]+")  # a run of letters and digits: one unicode61 token
+_OPERATOR = re.compile(r"(?<![\w\"])(?:AND|OR|NOT|NEAR)(?![\w\"])")
+# The phrases of an advanced query: quoted strings and bare words (with a
+# prefix star), without operators, column filters and NEAR distances.
+_QUOTED = re.compile(r'"(?:[^"]|"")*"\*?')
+_COLUMN_FILTER = re.compile(r"-?(?:\{[^}]*\}|\w+)\s*:")
+_NEAR_DISTANCE = re.compile(r",\s*\d+\s*\)")
+_BARE = re.compile(r"[^\s\"():^+*,{}]+\*?")
+_PREFIX = re.compile(r'("(?:[^"]|"")*"|[^\s"():^+*,{}]+)\*')
+
+
 def fts_query(text: str, *, advanced: bool = False) -> str:
     """The FTS5 MATCH expression for ``text``; "" when it holds no word.
+
+    A query longer than :data:`MAX_QUERY_LENGTH` characters or with more than
+    :data:`MAX_QUERY_TERMS` words raises :class:`ValidationError`, and so does an
+    advanced query with a prefix shorter than :data:`MIN_PREFIX` bytes or more
+    than :data:`MAX_PREFIX_TERMS` prefixes: each would cost time and memory
+    that grow with the store.
 
     >>> fts_query("C++ -O2 (NEAR: 😀")
     '"C++" "-O2" "(NEAR:"'
     """
     if not isinstance(text, str):
         raise ValidationError(f"a search query must be a string, got {type(text).__name__}.")
+    if len(text) > MAX_QUERY_LENGTH:
+        raise ValidationError(
+            f"search query is {len(text):,} characters; the limit is {MAX_QUERY_LENGTH:,}."
+        )
     if advanced:
-        if "\0" in text:
-            raise ValidationError("an advanced search query must not contain NUL characters.")
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ValidationError(f"search query {text!r} is not valid Unicode.") from exc
+        check_text("an advanced search query", text, allow_empty=True)
+        _check_terms(query_terms(text))
+        _check_prefixes(text)
+        _check_repeats(text)
         return text.strip()
     text = text.encode("utf-8", "ignore").decode("utf-8")  # lone surrogates out
     words = [w for w in text.replace("\0", " ").split() if any(c.isalnum() for c in w)]
+    first: dict[str, str] = {}
+    for word in words:  # a word typed twice (any case, any accents) is searched once
+        first.setdefault(_folded(word), word)
+    words = list(first.values())
+    _check_terms(query_terms(" ".join(words)))
     # Space-separated strings are FTS5's implicit AND.
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _folded(word: str) -> str:
+    """``word`` as the tokenizer compares it, roughly: no case, no diacritics."""
+    return "".join(
+        c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c)
+    ).casefold()
+
+
+def query_phrases(expr: str) -> list[str]:
+    """The phrases of an FTS5 expression as FTS5 strings: ``a OR "b c"`` -> ``"a"``, ``"b c"``."""
+    phrases = _QUOTED.findall(expr)
+    rest = _NEAR_DISTANCE.sub(")", _COLUMN_FILTER.sub(" ", _QUOTED.sub(" ", expr)))
+    for word in _BARE.findall(rest):
+        bare = word.rstrip("*")
+        if bare not in ("AND", "OR", "NOT", "NEAR"):
+            phrases.append('"' + bare.replace('"', '""') + '"' + word[len(bare) :])
+    return phrases
+
+
+def _check_repeats(expr: str) -> None:
+    seen: set[str] = set()
+    for phrase in query_phrases(expr):
+        key = _folded(phrase)
+        if key in seen:
+            raise ValidationError(
+                f"search query repeats {phrase}: each word may occur once "
+                "(every repeat multiplies the work on rows full of that word)."
+            )
+        seen.add(key)
+
+
+def query_terms(expr: str) -> int:
+    """The words in a query or FTS5 expression, as the tokenizer counts them (no operators)."""
+    return sum(1 for _ in _TOKEN.finditer(_OPERATOR.sub(" ", expr)))
+
+
+def _check_terms(count: int) -> None:
+    if count > MAX_QUERY_TERMS:
+        raise ValidationError(
+            f"search query has {count:,} words; at most {MAX_QUERY_TERMS} are searched "
+            "(leave some out)."
+        )
+
+
+def _check_prefixes(text: str) -> None:
+    prefixes = _PREFIX.findall(text)
+    if len(prefixes) > MAX_PREFIX_TERMS:
+        raise ValidationError(
+            f"search query has {len(prefixes)} prefix words (word*); "
+            f"at most {MAX_PREFIX_TERMS} are searched."
+        )
+    for prefix in prefixes:
+        tokens = _TOKEN.findall(prefix)
+        if not tokens or len(tokens[-1].encode("utf-8")) < MIN_PREFIX:
+            raise ValidationError(
+                f"search prefix {prefix + '*'!r} is too short: a prefix query needs at least "
+                f"{MIN_PREFIX} letters before the * (one Chinese or Japanese character)."
+            )
+
+
+# -- ranking and paging ------------------------------------------------------------
+
+#: Words in a row (a message, a title; a knowledge chunk's content) beyond which
+#: bm25 does not score it: bm25 reads every match in the row, so its cost grows
+#: with the row. Such a row gets score 0 and ranks after every scored match.
+SCORED_WORDS = 16_383
+
+
+def check_horizon(horizon: Any) -> int | None:
+    """``horizon`` checked; None (rank all) when it exceeds any possible count of rows."""
+    if horizon is None:
+        return None
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
+    return horizon if horizon <= INT64_MAX else None
+
+
+def check_page(limit: Any, offset: Any) -> None:
+    """``limit`` and ``offset`` as a search accepts them, or :class:`ValidationError`."""
+    for name, value in (("limit", limit), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(f"{name} must be an integer, got {value!r}.")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
+    if not 0 <= offset <= INT64_MAX:
+        raise ValidationError(f"offset must be between 0 and {INT64_MAX}, got {offset}.")
+
+
+#: Whether a row has at most SCORED_WORDS words, from FTS5's docsize table: each
+#: row's word count per column as varints (1 byte below 128, 2 below 16,384).
+SCORED_SQL = {
+    1: "length(sz) <= 2",
+    2: "length(sz) <= CASE WHEN substr(sz, 1, 1) < x'80' THEN 3"  # title < 128 words
+    " WHEN substr(sz, 2, 1) < x'80' THEN 4 ELSE 0 END",  # title < 16,384 words
+}
+
+
+def score_of(rank: float) -> float:
+    """The score shown for a rank: -bm25, and 0.0 (not -0.0) for an unscored row."""
+    return -rank if rank else 0.0
+
+
+def scored_rank(index: str, rowid: Any, bm25: Any) -> Any:
+    """``bm25`` for rows of at most :data:`SCORED_WORDS` words, else 0 (ranked last)."""
+    columns = 2 if index == "knowledge_chunk_fts" else 1
+    scored = peewee.NodeList(
+        (
+            peewee.SQL(f"(SELECT {SCORED_SQL[columns]} FROM {index}_docsize WHERE id ="),
+            rowid,
+            peewee.SQL(")"),
+        )
+    )
+    return peewee.Case(None, [(scored, bm25)], 0.0)
 
 
 _FTS_ERRORS = ("fts5", "syntax error", "no such column", "unterminated", "unknown special query")
