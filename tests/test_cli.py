@@ -185,3 +185,23 @@ def test_every_command_has_help_text():
     sub = next(a for a in parser._actions if a.dest == "command")
     for name, command in sub.choices.items():
         assert command.description, f"{name} has no description"
+
+
+def test_a_reader_leaving_the_pipe_early_is_not_an_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "p.db")
+    assert main(["--db", db, "init"]) == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from localchat.cli import main; raise SystemExit(main())",
+         "--db", db, "status"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()  # like `| head -0`: nobody reads
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.wait() == 0, err
+    assert "error" not in err and "Traceback" not in err
