@@ -35,10 +35,11 @@ from typing import Any, TypeVar
 import peewee
 from playhouse.sqlite_ext import FTS5Model, SearchField
 
+from .checks import INT64_MAX, check_text
 from .database import Session
 from .errors import StoreError, Unsupported, ValidationError
 from .models import router
-from .repository._base import INT64_MAX, MAX_LIMIT, check_text, operation
+from .operations import operation
 
 __all__ = [
     "INDEX_TABLES",
@@ -54,7 +55,6 @@ __all__ = [
     "fts_query",
     "query_terms",
     "query_phrases",
-    "check_page",
     "check_horizon",
     "scored_rank",
     "score_of",
@@ -228,17 +228,6 @@ def check_horizon(horizon: Any) -> int | None:
     if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
         raise ValidationError(f"horizon must be a positive integer or None, got {horizon!r}.")
     return horizon if horizon <= INT64_MAX else None
-
-
-def check_page(limit: Any, offset: Any) -> None:
-    """``limit`` and ``offset`` as a search accepts them, or :class:`ValidationError`."""
-    for name, value in (("limit", limit), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValidationError(f"{name} must be an integer, got {value!r}.")
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}.")
-    if not 0 <= offset <= INT64_MAX:
-        raise ValidationError(f"offset must be between 0 and {INT64_MAX}, got {offset}.")
 
 
 #: Whether a row has at most SCORED_WORDS words, from FTS5's docsize table: each

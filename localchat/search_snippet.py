@@ -36,8 +36,8 @@ from collections.abc import Sequence
 from itertools import islice
 from typing import Any
 
+from .checks import check_text
 from .errors import ValidationError
-from .repository._base import check_text
 from .search_index import query_phrases, query_terms
 
 __all__ = [

@@ -20,7 +20,7 @@ from localchat.repository import (
     list_conversations_for_user,
     list_messages_for_conversation,
 )
-from localchat.repository._fast import columns, fetch_models, statement
+from localchat.fastsql import columns, fetch_models, statement
 from localchat.repository.conversations import _RECENT
 
 
@@ -229,7 +229,7 @@ def test_fast_paths_bulk_import_and_export_work_on_postgresql(pg_session):
 
 def _nested_calls():
     from localchat import ValidationError
-    from localchat.repository._base import operation
+    from localchat.operations import operation
 
     @operation
     def inner(s, fail):

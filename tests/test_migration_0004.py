@@ -27,7 +27,7 @@ from localchat.repository import (
     list_conversations_for_user,
     update_conversation,
 )
-from localchat.repository.conversations import _preview
+from localchat.repository._bump import preview as _preview
 from localchat.schema import MIGRATIONS_DIR
 from localchat.search import search_messages
 

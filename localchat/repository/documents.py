@@ -38,6 +38,7 @@ from typing import IO, Any
 
 import peewee
 
+from ..checks import check_text, get_row
 from ..database import Session
 from ..errors import FileStoreError, NotFound, OutsideStore, ValidationError
 from ..files import (
@@ -60,7 +61,8 @@ from ..files import (
 )
 from ..models import Conversation, Document, Message, User
 from ..models.documents import stored_file_location
-from ._base import check_text, get_row, operation, paginate, update_row
+from ..operations import operation
+from ._base import paginate, update_row
 from .file_store import (
     default_folder,
     legacy_folder,

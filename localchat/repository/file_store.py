@@ -44,7 +44,7 @@ from ..files import (
 )
 from ..models import Document
 from ..models.documents import stored_file_location
-from ._base import operation
+from ..operations import operation
 
 __all__ = [
     "FileIssue",
