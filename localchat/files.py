@@ -48,9 +48,9 @@ from typing import IO, Any
 
 import peewee
 
-from .database import make_private_dirs
 from .errors import FileStoreError, NotFound, ValidationError
 from .models import Document
+from .storefile import make_private_dirs
 
 __all__ = [
     "CHUNK_SIZE",
