@@ -105,3 +105,11 @@ def test_one_module_owns_argument_checks_and_keys():
         defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
         assert not defined & names, f"{module} defines its own {sorted(defined & names)}"
     assert names <= set(vars(checks))
+
+
+def test_the_search_index_keeps_its_first_import_path():
+    import localchat.search_index as old
+    from localchat.search import index
+
+    assert old.keep_triggers is index.keep_triggers
+    assert old.rebuild_search_index is index.rebuild_search_index

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import localchat
 from localchat import open_store
+from localchat.fastsql import columns, fetch_models, statement
 from localchat.models import Conversation, Message, User
 from localchat.repository import (
     add_message,
@@ -20,7 +21,6 @@ from localchat.repository import (
     list_conversations_for_user,
     list_messages_for_conversation,
 )
-from localchat.fastsql import columns, fetch_models, statement
 from localchat.repository.conversations import _RECENT
 
 

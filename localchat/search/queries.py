@@ -48,11 +48,11 @@ says little about relevance, so recency decides. ``horizon=None`` ranks all.
 bm25 reads every match inside a row, so a row of more than
 :data:`SCORED_WORDS` words is not scored: score 0, ranked after scored rows.
 
-**Bounded work.** A query over :data:`~localchat.search_index.MAX_QUERY_LENGTH`
-characters or :data:`~localchat.search_index.MAX_QUERY_TERMS` words, or with a
+**Bounded work.** A query over :data:`~localchat.search.index.MAX_QUERY_LENGTH`
+characters or :data:`~localchat.search.index.MAX_QUERY_TERMS` words, or with a
 prefix shorter than three letters, raises ``ValidationError``. The page is
 ranked as ids only, then its rows are read and their snippets made by
-:mod:`localchat.search_snippet` from bounded windows (never FTS5's
+:mod:`localchat.search.snippet` from bounded windows (never FTS5's
 ``snippet()`` on the store, which is quadratic in a row's matches). The
 functions only read: no savepoint, only ``SELECT`` on the store.
 
@@ -72,11 +72,11 @@ from typing import Any, TypeVar
 
 import peewee
 
-from .checks import check_choice, check_search_page, check_text, id_of
-from .database import Session
-from .errors import ValidationError
-from .fastsql import fetch_models, statement
-from .models import (
+from ..checks import check_choice, check_search_page, check_text, id_of
+from ..database import Session
+from ..errors import ValidationError
+from ..fastsql import fetch_models, statement
+from ..models import (
     CONVERSATION_STATUSES,
     ROLES,
     Conversation,
@@ -85,9 +85,9 @@ from .models import (
     User,
     router,
 )
-from .operations import read_operation
-from .search_hits import ConversationHit, KnowledgeHit, MessageHit
-from .search_index import (
+from ..operations import read_operation
+from .hits import ConversationHit, KnowledgeHit, MessageHit
+from .index import (
     SCORED_SQL,
     SCORED_WORDS,
     KnowledgeIndex,
@@ -101,7 +101,7 @@ from .search_index import (
     score_of,
     scored_rank,
 )
-from .search_snippet import check_markers, highlights, snippets
+from .snippet import check_markers, highlights, snippets
 
 __all__ = [
     "HORIZON",
