@@ -92,6 +92,7 @@ def test_schema_does_not_call_back_into_the_database_module():
 
 def test_files_do_not_depend_on_the_database_module():
     assert "localchat.database" not in _imported_modules("localchat.files")
+    assert "localchat.database" not in _imported_modules("localchat.files.disk")
 
 
 def test_one_module_owns_argument_checks_and_keys():

@@ -59,11 +59,7 @@ from ..files import (
     spool,
     store_local_file,
 )
-from ..models import Conversation, Document, Message, User
-from ..models.documents import stored_file_location
-from ..operations import operation
-from ._base import paginate, update_row
-from .file_store import (
+from ..files.store import (
     default_folder,
     legacy_folder,
     release_later,
@@ -71,6 +67,10 @@ from .file_store import (
     store_identity,
     verify_file_store,
 )
+from ..models import Conversation, Document, Message, User
+from ..models.documents import stored_file_location
+from ..operations import operation
+from ._base import paginate, update_row
 
 __all__ = [
     "store_local_file",

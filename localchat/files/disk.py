@@ -1,4 +1,4 @@
-"""The document file store: the bytes of uploaded documents, beside the database.
+"""The document file store's mechanics on disk: names, writes, markers, deletion.
 
     import pathlib, tempfile
     from localchat.files import store_local_file
@@ -26,7 +26,7 @@ module holds the mechanics those functions share:
   or after rollback for files new in the transaction); a moved source is
   removed only while it still is the very file that was copied
   (:func:`remove_source_if_unchanged`);
-- checking: :mod:`localchat.repository.file_store` compares rows and disk.
+- checking: :mod:`localchat.files.store` compares rows and disk.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ from typing import IO, Any
 
 import peewee
 
-from .errors import FileStoreError, NotFound, ValidationError
-from .models import Document
-from .storefile import make_private_dirs
+from ..errors import FileStoreError, NotFound, ValidationError
+from ..models import Document
+from ..storefile import make_private_dirs
 
 __all__ = [
     "CHUNK_SIZE",
