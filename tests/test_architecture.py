@@ -114,3 +114,16 @@ def test_the_search_index_keeps_its_first_import_path():
 
     assert old.keep_triggers is index.keep_triggers
     assert old.rebuild_search_index is index.rebuild_search_index
+
+
+def test_the_architecture_page_names_every_module():
+    text = (ROOT.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for module, path in _modules().items():
+        if module == "localchat" or "._" in module or module.endswith(".__init__"):
+            continue
+        if path.parent == ROOT:
+            assert f"`{path.name}`" in text, module
+        elif path.name == "__init__.py":
+            assert f"`{path.parent.name}/`" in text, module
+        elif path.parent.parent == ROOT and path.parent.name in {"search", "files"}:
+            assert f"`{path.name}`" in text, module

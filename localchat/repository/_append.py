@@ -9,8 +9,9 @@ statement (its triggers included) atomically: a failing append leaves nothing
 behind without a savepoint around it (which would also make FTS5 flush its
 pending index twice per message). The only other statement is a read that
 proves the conversation exists and finds the latest message (the parent).
-Without the trigger (PostgreSQL, or a store not yet at 0004) the UPDATE and
-INSERT run in a savepoint as before.
+Without the trigger (PostgreSQL, or a store not yet at 0004) ``_bump.bump``
+(the UPDATE) and the INSERT run in a savepoint. What moving a conversation
+means is ``_bump.py``'s: this module only chooses the path.
 """
 
 from __future__ import annotations
@@ -69,67 +70,7 @@ def new_message(
         if found is None:
             raise NotFound(f"no conversation {conv_key!r}; create it first.")
         parent_id = found[1]
-    if bumps_by_trigger(s):
-        return _append_one_statement(db, conv_id, parent_id, role, content, metadata, model)
-    return in_savepoint(
-        db, _append_two_statements, db, conv_key, conv_id, parent_id, role, content, metadata, model
-    )
-
-
-def _insert_statement(db: peewee.Database) -> tuple[str, Any]:
-    """The INSERT and the metadata converter, made once per placeholder style."""
-    json_mark, json_db = json_param(Message.metadata)
-    made = (_INSERT.format(p=db.param, meta=json_mark.format(p=db.param)), json_db)
-    _inserts[db.param] = made
-    return made
-
-
-def _append_one_statement(
-    db: peewee.Database,
-    conv_id: int,
-    parent_id: int | None,
-    role: str,
-    content: str,
-    metadata: Any,
-    model: str | None,
-) -> Message:
-    """One INSERT; the trigger moves the conversation. The conversation is known to exist."""
     now = utcnow()
-    uid = _uuid.uuid4()
-    stamp = _time_db(now)  # what the trigger copies to the conversation's updated_at
-    sql, json_db = _inserts.get(db.param) or _insert_statement(db)
-    meta = None if metadata is None else json_db(metadata)
-    params = (uid.hex, stamp, stamp, conv_id, parent_id, role, content, model, meta)
-    new_id = db.execute_sql(sql, params).lastrowid
-    data = {
-        "conversation": conv_id,
-        "parent": parent_id,
-        "role": role,
-        "content": content,
-        "model": model,
-        "metadata": metadata,
-        "created_at": now,
-        "updated_at": now,
-        "uuid": uid,
-        "id": new_id,
-    }
-    return saved_instance(Message, data)
-
-
-def _append_two_statements(
-    db: peewee.Database,
-    conv_key: Any,
-    conv_id: int,
-    parent_id: int | None,
-    role: str,
-    content: str,
-    metadata: Any,
-    model: str | None,
-) -> Message:
-    """Bump the conversation (NotFound if missing) and insert the message."""
-    now = utcnow()
-    if not bump(db, conv_id, _time_db(now), content):
-        raise NotFound(f"no conversation {conv_key!r}; create it first.")
     values = {
         "conversation": conv_id,
         "parent": parent_id,
@@ -140,4 +81,36 @@ def _append_two_statements(
         "created_at": now,
         "updated_at": now,
     }
+    if bumps_by_trigger(s):
+        return _insert_with_trigger(db, values)
+    return in_savepoint(db, _bump_then_insert, db, conv_key, values)
+
+
+def _insert_statement(db: peewee.Database) -> tuple[str, Any]:
+    """The INSERT and the metadata converter, made once per placeholder style."""
+    json_mark, json_db = json_param(Message.metadata)
+    made = (_INSERT.format(p=db.param, meta=json_mark.format(p=db.param)), json_db)
+    _inserts[db.param] = made
+    return made
+
+
+def _insert_with_trigger(db: peewee.Database, values: dict[str, Any]) -> Message:
+    """One INSERT; the trigger moves the conversation. The conversation is known to exist."""
+    uid = _uuid.uuid4()
+    stamp = _time_db(values["created_at"])  # what the trigger copies to updated_at
+    sql, json_db = _inserts.get(db.param) or _insert_statement(db)
+    metadata = values["metadata"]
+    meta = None if metadata is None else json_db(metadata)
+    v = values
+    params = (uid.hex, stamp, stamp, v["conversation"], v["parent"], v["role"], v["content"],
+              v["model"], meta)  # fmt: skip
+    new_id = db.execute_sql(sql, params).lastrowid
+    return saved_instance(Message, {**values, "uuid": uid, "id": new_id})
+
+
+def _bump_then_insert(db: peewee.Database, conv_key: Any, values: dict[str, Any]) -> Message:
+    """Bump the conversation (NotFound if missing) and insert the message."""
+    stamp = _time_db(values["created_at"])
+    if not bump(db, values["conversation"], stamp, values["content"]):
+        raise NotFound(f"no conversation {conv_key!r}; create it first.")
     return insert_model(db, Message, values)
