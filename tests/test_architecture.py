@@ -127,3 +127,38 @@ def test_the_architecture_page_names_every_module():
             assert f"`{path.parent.name}/`" in text, module
         elif path.parent.parent == ROOT and path.parent.name in {"search", "files"}:
             assert f"`{path.name}`" in text, module
+
+
+#: The layers of docs/architecture.md, lowest first: a module imports only its own
+#: layer or lower ones (the package root and the old-path re-exports aside).
+LAYERS = [
+    {"localchat.errors", "localchat.config"},
+    {"localchat.storefile"},
+    {"localchat.schema"},
+    {"localchat.models", "localchat.database"},
+    {"localchat.checks", "localchat.operations", "localchat.fastsql"},
+    {"localchat.files", "localchat.repository"},
+    {"localchat.search", "localchat.export"},
+    {"localchat.cli", "localchat.factories", "localchat.pytest_plugin", "localchat.fixtures"},
+]
+SHIMS = {"localchat", "localchat.search_index", "localchat.repository.file_store"}
+
+
+def _layer(module: str) -> int | None:
+    for rank, layer in enumerate(LAYERS):
+        if any(module == top or module.startswith(top + ".") for top in layer):
+            return rank
+    return None
+
+
+def test_every_module_imports_only_its_own_layer_or_lower_ones():
+    upward = []
+    for module in _modules():
+        rank = _layer(module)
+        if module in SHIMS or rank is None:
+            continue
+        for imported in _imported_modules(module):
+            other = _layer(imported)
+            if imported not in SHIMS and other is not None and other > rank:
+                upward.append(f"{module} imports {imported}")
+    assert upward == []
