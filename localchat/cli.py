@@ -30,7 +30,7 @@ from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
 from .export import export_messages_jsonl, open_export_file
-from .repository.file_store import FileStoreReport, repair_file_store, verify_file_store
+from .files.store import FileStoreReport, repair_file_store, verify_file_store
 from .search import search_messages
 
 __all__ = ["main", "build_parser"]

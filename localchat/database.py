@@ -36,6 +36,7 @@ from . import schema, storefile
 from .config import DEFAULT_APP_NAME, StoreConfig, resolve
 from .errors import ConfigError, MigrationError, NotFound, SessionClosed, translate
 from .models import ALL_MODELS, router
+from .storefile import BUSY_TIMEOUT_SECONDS, make_private_dirs
 
 __all__ = [
     "SQLITE_PRAGMAS",
@@ -61,8 +62,6 @@ SQLITE_PRAGMAS: dict[str, Any] = {
     "synchronous": "normal",
     "cache_size": -16000,
 }
-#: How long a writer waits for another writer's lock before giving up.
-BUSY_TIMEOUT_SECONDS = 30.0
 
 _stores: dict[str, Store] = {}
 _every_store: weakref.WeakSet[Store] = weakref.WeakSet()  # cached or not, for fork()
@@ -164,7 +163,10 @@ class Store:
         """Apply pending migrations (through ``target``, which ends applied); returns names."""
         self.schema_facts.clear()
         try:
-            applied = schema.upgrade(self, target)
+            applied = []
+            if schema.planned_upgrades(self, target):
+                self.prepare()  # creates a missing file; WAL
+                applied = schema.upgrade(self, target)
         finally:
             self._close_idle()  # no connection outlives a migration: the file is settled
         if target is None:
@@ -182,6 +184,9 @@ class Store:
         self._migrated = self._readable = False
         self.schema_facts.clear()
         try:
+            if not schema.planned_reverts(self, target):
+                return []
+            self.prepare()
             return schema.downgrade(self, target)
         finally:
             self._close_idle()
@@ -208,9 +213,7 @@ class Store:
         :class:`~localchat.errors.StoreCorrupt` a file that is not SQLite;
         either way the file is left byte-identical. PostgreSQL: ``"server"``.
         """
-        if self.path is None:
-            return "server"
-        return storefile.inspect_file(self.path, schema.shipped(self), timeout=BUSY_TIMEOUT_SECONDS)
+        return schema.check_file(self)
 
     def prepare(self) -> None:
         """Before the first write: the file is localchat's (or made new), in WAL mode.
@@ -470,20 +473,6 @@ def _forget_connections_after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_connections_after_fork)
-
-
-def make_private_dirs(folder: Path) -> None:
-    """Create ``folder`` and any missing parents, each new level 0700."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        folder = folder.parent
-    for level in reversed(missing):
-        try:
-            level.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        os.chmod(level, 0o700)
 
 
 def _echo_sql() -> None:

@@ -46,11 +46,11 @@ from typing import IO, Any
 
 import peewee
 
+from .checks import check_positive_int, fits_int64
 from .database import Session
 from .errors import ValidationError
 from .models import Conversation, Message
-from .repository._base import fits_int64, session_db
-from .repository._checks import check_positive_int
+from .operations import session_db
 
 __all__ = ["EXPORT_FIELDS", "iter_message_records", "export_messages_jsonl", "open_export_file"]
 

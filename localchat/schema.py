@@ -28,22 +28,25 @@ import sqlite3
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import peewee
 
+from . import storefile
 from .errors import MigrationError, SchemaTooNew
+from .storefile import BUSY_TIMEOUT_SECONDS, HISTORY_TABLE
 
 if TYPE_CHECKING:
     from playhouse import migrations as pw_migrations
-
-    from .database import Store
 
 __all__ = [
     "MIGRATIONS_DIR",
     "HISTORY_TABLE",
     "MigrationState",
+    "Migratable",
     "status",
+    "check_file",
+    "planned_upgrades",
     "upgrade",
     "downgrade",
     "ZERO",
@@ -54,7 +57,6 @@ __all__ = [
     "planned_reverts",
 ]
 
-HISTORY_TABLE = "schema_migration"
 #: Where the shipped migration scripts live (the package ``localchat.migrations``).
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 if not MIGRATIONS_DIR.is_dir():  # a source checkout: top-level migrations/
@@ -68,13 +70,35 @@ _PG_LOCK_KEY = 0x6C6F63616C63  # "localc": pg_advisory_xact_lock key
 _LONG_WAIT_MS = 600_000  # how long a second process waits for a running upgrade
 
 
+class _Described(Protocol):
+    def describe(self) -> str: ...
+
+
+class Migratable(Protocol):
+    """What this module needs of a store (a :class:`~localchat.database.Store` has it).
+
+    Only these attributes are read: the schema never calls back into the store.
+    Preparing the file (creating it, WAL) before :func:`upgrade` /
+    :func:`downgrade` is the caller's part (``Store.upgrade`` does it).
+    """
+
+    @property
+    def db(self) -> peewee.Database: ...
+    @property
+    def path(self) -> Path | None: ...
+    @property
+    def migrations_dir(self) -> Path: ...
+    @property
+    def config(self) -> _Described: ...
+
+
 class MigrationState(NamedTuple):
     name: str
     applied: bool
     known: bool  # False: recorded in the database, but no such file here
 
 
-def _runner(store: Store) -> pw_migrations.Runner:
+def _runner(store: Migratable) -> pw_migrations.Runner:
     # Imported here: a store already at the newest migration never needs it
     # (see at_head), and it costs ~10 ms of every process's start-up.
     from playhouse import migrations as pw_migrations
@@ -82,19 +106,34 @@ def _runner(store: Store) -> pw_migrations.Runner:
     return pw_migrations.Runner(store.db, str(store.migrations_dir), table_name=HISTORY_TABLE)
 
 
-def shipped(store: Store) -> set[str]:
+def shipped(store: Migratable) -> set[str]:
     """The migrations shipped in ``store.migrations_dir`` (what the Runner loads)."""
     return {p.stem for p in Path(store.migrations_dir).glob("[0-9]*.py")}
 
 
-def at_head(store: Store) -> bool:
+def _exists(store: Migratable) -> bool:
+    """Whether the database exists (a SQLite file on disk; PostgreSQL: assumed)."""
+    return store.path is None or store.path.exists()
+
+
+def check_file(store: Migratable) -> str:
+    """Raise unless the SQLite file is absent, empty SQLite or localchat's. Read-only.
+
+    See :func:`localchat.storefile.inspect_file`; PostgreSQL: ``"server"``.
+    """
+    if store.path is None:
+        return "server"
+    return storefile.inspect_file(store.path, shipped(store), timeout=BUSY_TIMEOUT_SECONDS)
+
+
+def at_head(store: Migratable) -> bool:
     """Whether every shipped migration is applied and no unknown one is recorded.
 
     Read-only and cheap (one SELECT, one directory listing): how a process
     opening an up-to-date store skips the full migration machinery. False
     whenever in doubt (no file, no history table), so upgrade() decides.
     """
-    if not store.exists():
+    if not _exists(store):
         return False
     try:
         with store.db.connection_context():
@@ -105,9 +144,9 @@ def at_head(store: Store) -> bool:
     return applied == shipped(store)
 
 
-def status(store: Store) -> list[MigrationState]:
+def status(store: Migratable) -> list[MigrationState]:
     """Every migration, in order. Read-only: a missing database stays missing."""
-    if not store.exists():
+    if not _exists(store):
         from playhouse import migrations as pw_migrations
 
         files = pw_migrations.Migration.load_directory(str(store.migrations_dir))
@@ -117,7 +156,7 @@ def status(store: Store) -> list[MigrationState]:
     return [MigrationState(m.name, m.applied is not None, m.path is not None) for m in rows]
 
 
-def refuse_newer(rows: list[MigrationState], store: Store) -> None:
+def refuse_newer(rows: list[MigrationState], store: Migratable) -> None:
     unknown = [m.name for m in rows if not m.known]
     if unknown:
         raise SchemaTooNew(
@@ -127,7 +166,7 @@ def refuse_newer(rows: list[MigrationState], store: Store) -> None:
         )
 
 
-def backup_path(store: Store, before: str) -> Path:
+def backup_path(store: Migratable, before: str) -> Path:
     """Where the newest copy taken before applying migration ``before`` goes.
 
     ``before`` is ``"revert-<name>"`` for a copy taken before reverting. A
@@ -152,7 +191,7 @@ def _keep_older(target: Path) -> None:
             return
 
 
-def _backup(store: Store, before: str) -> Path:
+def _backup(store: Migratable, before: str) -> Path:
     """Copy the database beside itself with SQLite's online backup API."""
     target = backup_path(store, before)
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".partial")
@@ -174,38 +213,48 @@ def _backup(store: Store, before: str) -> Path:
     return target
 
 
-def upgrade(store: Store, target: str | None = None) -> list[str]:
-    """Apply every pending migration (or through ``target``, which ends applied), atomically."""
-    store.check_file()  # refuses another application's file, touching nothing
+def planned_upgrades(store: Migratable, target: str | None = None) -> list[str]:
+    """The pending migrations (through ``target``); read-only, and it refuses
+    another application's file or a newer localchat's schema, touching nothing."""
+    check_file(store)
     rows = status(store)
     refuse_newer(rows, store)
     names = [m.name for m in rows]
     if target is not None and target not in names:
         raise MigrationError(f"unknown migration {target!r}; known: {', '.join(names)}.")
-    pending = [m.name for m in rows if not m.applied]
-    if not pending:
-        return []
-    store.prepare()  # creates a missing file; WAL
+    plan: list[str] = []
+    for m in rows:
+        if not m.applied:
+            plan.append(m.name)
+        if m.name == target:
+            break
+    return plan
+
+
+def upgrade(store: Migratable, target: str | None = None) -> list[str]:
+    """Apply every pending migration (or through ``target``, which ends applied), atomically.
+
+    The file must exist in WAL mode (``Store.upgrade`` checks
+    :func:`planned_upgrades` and prepares the file first).
+    """
     return _locked(store, "up", target)
 
 
-def downgrade(store: Store, target: str | None = None) -> list[str]:
+def downgrade(store: Migratable, target: str | None = None) -> list[str]:
     """Revert the newest migration, or every one after ``target`` (:data:`ZERO`: all).
 
     ``target`` is the version the store ends at, as for :func:`upgrade`. A
-    SQLite store is copied beside itself first (:func:`backup_path`).
+    SQLite store is copied beside itself first (:func:`backup_path`). Like
+    :func:`upgrade`, after :func:`planned_reverts` and with the file prepared.
     """
-    if not planned_reverts(store, target):
-        return []
-    store.prepare()
     return _locked(store, "down", target)
 
 
-def planned_reverts(store: Store, target: str | None = None) -> list[str]:
+def planned_reverts(store: Migratable, target: str | None = None) -> list[str]:
     """The migrations :func:`downgrade` with this ``target`` would revert, newest first."""
-    if not store.exists():
+    if not _exists(store):
         return []
-    store.check_file()
+    check_file(store)
     rows = status(store)
     refuse_newer(rows, store)
     applied = [m.name for m in rows if m.applied]
@@ -228,7 +277,7 @@ def _down_plan(applied: list[str], target: str | None) -> list[str]:
     return plan
 
 
-def _take_backup(store: Store, before: str) -> Path:
+def _take_backup(store: Migratable, before: str) -> Path:
     try:
         return _backup(store, before)
     except (OSError, sqlite3.Error) as exc:
@@ -237,7 +286,7 @@ def _take_backup(store: Store, before: str) -> Path:
         ) from exc
 
 
-def _locked(store: Store, direction: str, target: str | None) -> list[str]:
+def _locked(store: Migratable, direction: str, target: str | None) -> list[str]:
     db: Any = store.db
     backup: Path | None = None
     sqlite = isinstance(db, peewee.SqliteDatabase)
@@ -288,6 +337,8 @@ def _plan(
     applied = [m.name for m in rows if m.applied is not None]
     plan: list[str] = []
     if direction == "up":
+        if target is not None and target not in {m.name for m in rows}:
+            raise MigrationError(f"unknown migration {target!r}.")
         for m in rows:
             if m.applied is None and m.path is not None:
                 plan.append(m.name)

@@ -27,6 +27,8 @@ from .errors import ForeignDatabase, StoreBusy, StoreCorrupt, translate
 
 __all__ = [
     "HISTORY_TABLE",
+    "BUSY_TIMEOUT_SECONDS",
+    "make_private_dirs",
     "inspect_file",
     "create_file",
     "ensure_wal",
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 HISTORY_TABLE = "schema_migration"
+#: How long a writer waits for another writer's lock before giving up.
+BUSY_TIMEOUT_SECONDS = 30.0
 _NEW_PREFIX = ".new-"
 
 
@@ -179,3 +183,17 @@ def remove_partial_backups(path: Path) -> list[Path]:
                 leftover.unlink()
                 removed.append(leftover)
     return removed
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and any missing parents, each new level 0700."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for level in reversed(missing):
+        try:
+            level.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(level, 0o700)

@@ -82,7 +82,7 @@ def test_two_stores_used_one_after_the_other_do_not_mix(tmp_path):
 
 
 def test_two_stores_nested_in_one_thread_do_not_mix(tmp_path):
-    from localchat.repository._base import operation
+    from localchat.operations import operation
 
     @operation
     def emails(s):
@@ -271,7 +271,7 @@ def test_a_forked_child_opens_its_own_connection(db_path):
 def test_a_failed_read_leaves_a_postgresql_session_usable(pg_session, decorator):
     import peewee
 
-    from localchat.repository import _base
+    from localchat import operations as _base
 
     @getattr(_base, decorator)
     def broken_read(s):

@@ -301,7 +301,13 @@ def test_documents_are_exported_flat_from_the_repository():
 
 @pytest.mark.parametrize(
     "module",
-    ["localchat.files", "localchat.repository.documents", "localchat.repository.file_store"],
+    [
+        "localchat.files",
+        "localchat.files.disk",
+        "localchat.files.store",
+        "localchat.repository.documents",
+        "localchat.repository.file_store",
+    ],
 )
 def test_module_docstring_usage_example_runs(module, tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import localchat
 from localchat import open_store
+from localchat.fastsql import columns, fetch_models, statement
 from localchat.models import Conversation, Message, User
 from localchat.repository import (
     add_message,
@@ -20,7 +21,6 @@ from localchat.repository import (
     list_conversations_for_user,
     list_messages_for_conversation,
 )
-from localchat.repository._fast import columns, fetch_models, statement
 from localchat.repository.conversations import _RECENT
 
 
@@ -229,7 +229,7 @@ def test_fast_paths_bulk_import_and_export_work_on_postgresql(pg_session):
 
 def _nested_calls():
     from localchat import ValidationError
-    from localchat.repository._base import operation
+    from localchat.operations import operation
 
     @operation
     def inner(s, fail):

@@ -27,7 +27,7 @@ from localchat.repository import (
     list_conversations_for_user,
     update_conversation,
 )
-from localchat.repository.conversations import _preview
+from localchat.repository._bump import preview as _preview
 from localchat.schema import MIGRATIONS_DIR
 from localchat.search import search_messages
 
@@ -205,7 +205,7 @@ def test_add_message_falls_back_to_its_own_update_without_the_trigger(tmp_path):
 
 REBUILD = """
     from peewee import *
-    from localchat.search_index import keep_triggers
+    from localchat.search.index import keep_triggers
 
     def up(migrator, db):
         with keep_triggers(db, "message", "conversation"):

@@ -447,7 +447,7 @@ def test_0006_changes_nothing_on_postgresql_where_ids_are_never_reused():
 
 REBUILD_MESSAGE = """
     from peewee import *
-    from localchat.search_index import keep_triggers
+    from localchat.search.index import keep_triggers
 
     def up(migrator, db):
         with keep_triggers(db, "message"):  # alter_column_type rebuilds the table

@@ -181,7 +181,7 @@ def test_failing_migration_leaves_the_database_at_its_previous_version(tmp_path,
 
 REBUILD_CONVERSATION = """
     from peewee import *
-    from localchat.search_index import keep_triggers
+    from localchat.search.index import keep_triggers
 
     def up(migrator, db):
         # add_column_default always rebuilds the table on SQLite; keep_triggers keeps

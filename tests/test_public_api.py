@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import localchat.repository as repo
-from localchat import export, search, search_index
+from localchat import export, search
 from localchat.errors import LocalchatError, NoSession, ValidationError
 from localchat.models import ALL_MODELS
 from localchat.repository import (
@@ -40,6 +40,7 @@ from localchat.repository import (
     record_response,
     upsert_knowledge_chunk,
 )
+from localchat.search import index as search_index
 
 T0 = dt.datetime(2020, 1, 1)
 PASSWORD_HASH = hash_password("pw")  # once: the KDF takes a quarter of a second

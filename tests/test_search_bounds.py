@@ -37,7 +37,7 @@ def statements(localchat_session):
 
 def _scratch_inserts(monkeypatch):
     """The text each search hands the snippet index, recorded."""
-    from localchat import search_snippet
+    from localchat.search import snippet as search_snippet
 
     handed: list[str] = []
     real = search_snippet._fill
@@ -69,7 +69,7 @@ def test_store_never_runs_fts5_snippet_or_highlight(searchable, statements):
 
 
 def test_snippet_of_a_5_mb_message_is_built_from_a_bounded_window(localchat_session, monkeypatch):
-    from localchat.search_snippet import SNIPPET_SCAN, SNIPPET_WINDOW
+    from localchat.search.snippet import SNIPPET_SCAN, SNIPPET_WINDOW
 
     s = localchat_session
     conv = create_conversation(s, title="big")
@@ -84,7 +84,7 @@ def test_snippet_of_a_5_mb_message_is_built_from_a_bounded_window(localchat_sess
 def test_huge_conversation_title_is_highlighted_from_a_bounded_window(
     localchat_session, monkeypatch
 ):
-    from localchat.search_snippet import SNIPPET_WINDOW
+    from localchat.search.snippet import SNIPPET_WINDOW
 
     s = localchat_session
     conv = create_conversation(s, title="t")
@@ -97,7 +97,7 @@ def test_huge_conversation_title_is_highlighted_from_a_bounded_window(
 
 
 def test_knowledge_snippet_of_a_huge_chunk_is_bounded(localchat_session, monkeypatch):
-    from localchat.search_snippet import SNIPPET_WINDOW
+    from localchat.search.snippet import SNIPPET_WINDOW
 
     s = localchat_session
     upsert_knowledge_chunk(s, "docs", "walrus " * 300_000, "big", title="Walrus")
@@ -126,7 +126,7 @@ def test_words_far_apart_in_a_long_message_mark_the_first_one_found(localchat_se
 
 
 def test_match_beyond_the_scanned_part_gives_the_unmarked_start(localchat_session):
-    from localchat.search_snippet import SNIPPET_SCAN
+    from localchat.search.snippet import SNIPPET_SCAN
 
     s = localchat_session
     conv = create_conversation(s, title="t")
@@ -161,7 +161,7 @@ def test_short_texts_get_exactly_fts5s_own_snippet(localchat_session, text, quer
 
 
 def test_many_matches_in_a_short_window_are_bounded_by_tokens(localchat_session, monkeypatch):
-    from localchat.search_snippet import SNIPPET_WINDOW_TOKENS
+    from localchat.search.snippet import SNIPPET_WINDOW_TOKENS
 
     s = localchat_session
     conv = create_conversation(s, title="t")
@@ -202,7 +202,7 @@ def test_knowledge_chunk_too_long_to_score_ranks_last(localchat_session):
 def test_snippet_windows_shrink_with_the_query_so_fts5_sees_few_matches(
     localchat_session, monkeypatch
 ):
-    from localchat.search_snippet import SNIPPET_WINDOW_TOKENS
+    from localchat.search.snippet import SNIPPET_WINDOW_TOKENS
 
     s = localchat_session
     conv = create_conversation(s, title="t")
@@ -229,7 +229,7 @@ def test_conversation_title_too_long_to_score_ranks_last(localchat_session):
 
 
 def test_unmarked_start_begins_at_the_first_word(localchat_session):
-    from localchat.search_snippet import SNIPPET_SCAN
+    from localchat.search.snippet import SNIPPET_SCAN
 
     s = localchat_session
     conv = create_conversation(s, title="t")

@@ -68,7 +68,7 @@ def test_advanced_queries_either_work_or_raise_validation_error(store_with_text,
 
 
 def test_query_terms_are_capped(store_with_text):
-    from localchat.search_index import MAX_QUERY_TERMS
+    from localchat.search.index import MAX_QUERY_TERMS
 
     s = store_with_text
     words = [f"w{i}" for i in range(MAX_QUERY_TERMS)]
@@ -93,14 +93,14 @@ def test_long_or_near_and_hyphenated_queries_are_refused(store_with_text, query,
 
 
 def test_operators_do_not_count_as_query_terms(store_with_text):
-    from localchat.search_index import MAX_QUERY_TERMS
+    from localchat.search.index import MAX_QUERY_TERMS
 
     query = " OR ".join(f"w{i}" for i in range(MAX_QUERY_TERMS))
     assert search_messages(store_with_text, query, advanced=True) == []
 
 
 def test_query_length_is_capped(store_with_text):
-    from localchat.search_index import MAX_QUERY_LENGTH
+    from localchat.search.index import MAX_QUERY_LENGTH
 
     for advanced in (False, True):
         with pytest.raises(ValidationError, match="characters"):
@@ -115,7 +115,7 @@ def test_short_prefix_queries_are_refused(store_with_text, query):
 
 
 def test_prefix_query_of_enough_letters_works(store_with_text):
-    from localchat.search_index import MIN_PREFIX
+    from localchat.search.index import MIN_PREFIX
 
     assert len(search_messages(store_with_text, "content"[:MIN_PREFIX] + "*", advanced=True)) == 1
 

@@ -9,8 +9,9 @@ statement (its triggers included) atomically: a failing append leaves nothing
 behind without a savepoint around it (which would also make FTS5 flush its
 pending index twice per message). The only other statement is a read that
 proves the conversation exists and finds the latest message (the parent).
-Without the trigger (PostgreSQL, or a store not yet at 0004) the UPDATE and
-INSERT run in a savepoint as before.
+Without the trigger (PostgreSQL, or a store not yet at 0004) ``_bump.bump``
+(the UPDATE) and the INSERT run in a savepoint. What moving a conversation
+means is ``_bump.py``'s: this module only chooses the path.
 """
 
 from __future__ import annotations
@@ -22,17 +23,13 @@ import peewee
 
 from ..database import Session
 from ..errors import NotFound
-from ..models import Conversation, Message, utcnow
-from ._base import in_savepoint
-from ._fast import insert_model, saved_instance, statement
-from .bulk import _json_value
-from .conversations import _preview
+from ..fastsql import insert_model, json_param, saved_instance, statement
+from ..models import Message, utcnow
+from ..operations import in_savepoint
+from ._bump import bump, bumps_by_trigger
 
-__all__ = ["TRIGGER", "new_message"]
+__all__ = ["new_message"]
 
-_BUMP = 'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p} WHERE "id" = {p}'
-# The name of migration 0004's trigger.
-TRIGGER = "message_bumps_conversation"
 _INSERT = (
     'INSERT INTO "message" ("uuid", "created_at", "updated_at", "conversation_id", "parent_id", '
     '"role", "content", "model", "metadata") '
@@ -44,23 +41,7 @@ _CONVERSATION_AND_LATEST = (
     'ORDER BY m."created_at" DESC, m."id" DESC LIMIT 1) FROM "conversation" c WHERE c."id" = {p}'
 )
 _inserts: dict[str, tuple[str, Any]] = {}
-_time_db = Conversation.updated_at.db_value
-
-
-def _bumps_by_trigger(s: Session) -> bool:
-    """Whether the store has migration 0004's trigger (SQLite): looked up once per schema."""
-    facts = s.store.schema_facts
-    known = facts.get(TRIGGER)
-    if known is None:
-        db = s.db
-        known = isinstance(db, peewee.SqliteDatabase) and (
-            db.execute_sql(
-                "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?", (TRIGGER,)
-            ).fetchone()
-            is not None
-        )
-        facts[TRIGGER] = known
-    return bool(known)
+_time_db = Message.created_at.db_value
 
 
 def new_message(
@@ -89,72 +70,7 @@ def new_message(
         if found is None:
             raise NotFound(f"no conversation {conv_key!r}; create it first.")
         parent_id = found[1]
-    if _bumps_by_trigger(s):
-        return _append_one_statement(db, conv_id, parent_id, role, content, metadata, model)
-    return in_savepoint(
-        db, _append_two_statements, db, conv_key, conv_id, parent_id, role, content, metadata, model
-    )
-
-
-def _insert_statement(db: peewee.Database) -> tuple[str, Any]:
-    """The INSERT and the metadata converter, made once per placeholder style."""
-    json_mark, json_db = _json_value()
-    made = (_INSERT.format(p=db.param, meta=json_mark.format(p=db.param)), json_db)
-    _inserts[db.param] = made
-    return made
-
-
-def _append_one_statement(
-    db: peewee.Database,
-    conv_id: int,
-    parent_id: int | None,
-    role: str,
-    content: str,
-    metadata: Any,
-    model: str | None,
-) -> Message:
-    """One INSERT; the trigger moves the conversation. The conversation is known to exist."""
     now = utcnow()
-    uid = _uuid.uuid4()
-    # The text UTCDateTimeField stores (naive UTC through sqlite3's datetime
-    # adapter, ``isoformat(" ")``), made once for both columns.
-    stamp = now.replace(tzinfo=None).isoformat(" ")
-    sql, json_db = _inserts.get(db.param) or _insert_statement(db)
-    meta = None if metadata is None else json_db(metadata)
-    params = (uid.hex, stamp, stamp, conv_id, parent_id, role, content, model, meta)
-    new_id = db.execute_sql(sql, params).lastrowid
-    data = {
-        "conversation": conv_id,
-        "parent": parent_id,
-        "role": role,
-        "content": content,
-        "model": model,
-        "metadata": metadata,
-        "created_at": now,
-        "updated_at": now,
-        "uuid": uid,
-        "id": new_id,
-    }
-    return saved_instance(Message, data)
-
-
-def _append_two_statements(
-    db: peewee.Database,
-    conv_key: Any,
-    conv_id: int,
-    parent_id: int | None,
-    role: str,
-    content: str,
-    metadata: Any,
-    model: str | None,
-) -> Message:
-    """Bump the conversation (NotFound if missing) and insert the message."""
-    now = utcnow()
-    bumped = db.execute_sql(
-        statement(db, _BUMP), (_time_db(now), _preview(content), conv_id)
-    ).rowcount
-    if not bumped:
-        raise NotFound(f"no conversation {conv_key!r}; create it first.")
     values = {
         "conversation": conv_id,
         "parent": parent_id,
@@ -165,4 +81,36 @@ def _append_two_statements(
         "created_at": now,
         "updated_at": now,
     }
+    if bumps_by_trigger(s):
+        return _insert_with_trigger(db, values)
+    return in_savepoint(db, _bump_then_insert, db, conv_key, values)
+
+
+def _insert_statement(db: peewee.Database) -> tuple[str, Any]:
+    """The INSERT and the metadata converter, made once per placeholder style."""
+    json_mark, json_db = json_param(Message.metadata)
+    made = (_INSERT.format(p=db.param, meta=json_mark.format(p=db.param)), json_db)
+    _inserts[db.param] = made
+    return made
+
+
+def _insert_with_trigger(db: peewee.Database, values: dict[str, Any]) -> Message:
+    """One INSERT; the trigger moves the conversation. The conversation is known to exist."""
+    uid = _uuid.uuid4()
+    stamp = _time_db(values["created_at"])  # what the trigger copies to updated_at
+    sql, json_db = _inserts.get(db.param) or _insert_statement(db)
+    metadata = values["metadata"]
+    meta = None if metadata is None else json_db(metadata)
+    v = values
+    params = (uid.hex, stamp, stamp, v["conversation"], v["parent"], v["role"], v["content"],
+              v["model"], meta)  # fmt: skip
+    new_id = db.execute_sql(sql, params).lastrowid
+    return saved_instance(Message, {**values, "uuid": uid, "id": new_id})
+
+
+def _bump_then_insert(db: peewee.Database, conv_key: Any, values: dict[str, Any]) -> Message:
+    """Bump the conversation (NotFound if missing) and insert the message."""
+    stamp = _time_db(values["created_at"])
+    if not bump(db, values["conversation"], stamp, values["content"]):
+        raise NotFound(f"no conversation {conv_key!r}; create it first.")
     return insert_model(db, Message, values)

@@ -26,11 +26,12 @@ from typing import Any
 import peewee
 from peewee import fn
 
+from ..checks import check_choice, check_count, check_datetime, check_json, check_text, get_row
 from ..database import Session
 from ..errors import ValidationError
 from ..models import AUDIT_STATUSES, AuditLog
-from ._base import check_choice, check_json, check_text, get_row, operation, paginate
-from ._checks import check_count, check_datetime
+from ..operations import operation
+from ._base import paginate
 
 __all__ = [
     "log_generation",

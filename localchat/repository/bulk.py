@@ -35,11 +35,13 @@ from typing import Any
 
 import peewee
 
+from ..checks import check_choice, check_json, check_many, check_text, fits_int64
 from ..database import Session
 from ..errors import NotFound, ValidationError
+from ..fastsql import json_param
 from ..models import ROLES, Conversation, Message, utcnow
-from ._base import check_choice, check_json, check_many, check_text, fits_int64, operation
-from .conversations import _preview
+from ..operations import operation
+from ._bump import bump_many
 
 __all__ = ["IMPORT_FIELDS", "import_messages"]
 
@@ -81,7 +83,7 @@ def _checked_rows(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
     fields = Message._meta.fields
     uuid_db = fields["uuid"].db_value
     time_db = fields["created_at"].db_value
-    json_db = _json_value()[1]
+    json_db = json_param(Message.metadata)[1]
     now = utcnow()
     out = []
     for index, row in enumerate(rows):
@@ -121,18 +123,6 @@ def _checked_rows(rows: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         stamp = time_db(at)
         out.append((uid, stamp, stamp, conv, role, content, model, meta, _as_utc(at)))
     return out
-
-
-def _json_value() -> tuple[str, Any]:
-    """The placeholder and the converter of the metadata column.
-
-    On SQLite peewee writes JSON as ``json(<dumps(value)>)`` (a SQL expression,
-    not a bindable value); elsewhere ``db_value`` gives a bindable value.
-    """
-    field = Message.metadata
-    if isinstance(field.db_value([]), peewee.Node):
-        return "json({p})", field._dumps  # type: ignore[attr-defined]
-    return "{p}", field.db_value
 
 
 def _valid_uuid(value: Any) -> _uuid.UUID:
@@ -219,7 +209,7 @@ def import_messages(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
             newest[cid] = (at, content)
     db = s.db
     marks = [db.param] * len(_COLUMNS)
-    marks[_COLUMNS.index("metadata")] = _json_value()[0].format(p=db.param)
+    marks[_COLUMNS.index("metadata")] = json_param(Message.metadata)[0].format(p=db.param)
     sql = 'INSERT INTO "message" ({}) VALUES ({})'.format(
         ", ".join(f'"{c}"' for c in _COLUMNS), ", ".join(marks)
     )
@@ -229,7 +219,7 @@ def import_messages(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
         cursor = db.cursor()
         for start in range(0, len(values), _BATCH):
             cursor.executemany(sql, values[start : start + _BATCH])
-        _bump(db, newest, latest)
+        bump_many(db, newest, {cid: found[1:] for cid, found in latest.items()})
     return len(values)
 
 
@@ -237,29 +227,3 @@ def _as_utc(value: _dt.datetime) -> _dt.datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=_dt.timezone.utc)
     return value.astimezone(_dt.timezone.utc)
-
-
-def _bump(
-    db: peewee.Database,
-    newest: dict[int, tuple[Any, str]],
-    latest: dict[int, tuple[int, Any, Any, Any]],
-) -> None:
-    """Move ``updated_at`` / ``last_message`` of conversations whose newest message is new.
-
-    On SQLite, migration 0004's trigger has already moved every conversation to
-    its last *inserted* message; a conversation whose imported history is older
-    than what it had gets its stored values back, exactly as they were.
-    """
-    time_db = Conversation.updated_at.db_value
-    p = db.param
-    sql = f'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p} WHERE "id" = {p}'
-    updates = []
-    restore = isinstance(db, peewee.SqliteDatabase)
-    for cid, (at, content) in newest.items():
-        before = latest[cid][1]
-        if before is None or at >= before:
-            updates.append((time_db(at), _preview(content), cid))
-        elif restore:
-            updates.append((latest[cid][2], latest[cid][3], cid))
-    if updates:
-        db.cursor().executemany(sql, updates)

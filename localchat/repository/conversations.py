@@ -22,9 +22,10 @@ id is kept in ``external_id``; a string names the conversation whose
 Owners are given as ``user_id`` (id, uuid or ``User``) or ``user_email``.
 
 ``last_message`` is a preview: text longer than 200 characters is cut to 199
-and an ellipsis. The chat-session names (``create_chat_session``,
-``get_chat_session``, ``update_chat_session``, ``delete_chat_session``) are the
-same functions under a second name.
+and an ellipsis (the rule of every new message, see ``_bump.py``). The
+chat-session names (``create_chat_session``, ``get_chat_session``,
+``update_chat_session``, ``delete_chat_session``) are the same functions under
+a second name.
 """
 
 from __future__ import annotations
@@ -34,24 +35,24 @@ from typing import Any
 
 import peewee
 
-from ..database import Session
-from ..errors import Conflict, NotFound, ValidationError
-from ..models import CONVERSATION_STATUSES, Conversation, User, utcnow
-from ._base import (
+from ..checks import (
     check_choice,
     check_page,
     check_storable,
     check_text,
-    fits_int64,
     get_row,
-    operation,
-    paginate,
-    read_operation,
+    id_of,
     string_keys,
-    update_row,
+    text_or_none,
     uuid_or_none,
 )
-from ._fast import fetch_models, statement
+from ..database import Session
+from ..errors import Conflict, NotFound, ValidationError
+from ..fastsql import fetch_models, statement
+from ..models import CONVERSATION_STATUSES, Conversation, User, utcnow
+from ..operations import operation, read_operation
+from ._base import paginate, update_row
+from ._bump import preview
 from .documents import release_owned_files
 
 __all__ = [
@@ -71,34 +72,6 @@ __all__ = [
     "update_chat_session",
     "delete_chat_session",
 ]
-
-PREVIEW_LENGTH = 200
-
-
-# -- helpers shared with messages.py and exchanges.py ------------------------------
-
-
-def _id_of(model: type[peewee.Model], key: Any, what: str) -> int | None:
-    """The integer id ``key`` names (id, digit string, uuid or row); None if no such row can exist
-    (an unknown uuid, a number outside the 64-bit range). A string names a conversation
-    by its thread id (see :func:`_by_thread`)."""
-    if isinstance(key, model):
-        return key.get_id()
-    if isinstance(key, int) and not isinstance(key, bool):
-        return key if fits_int64(key) else None
-    if isinstance(key, str) and model is Conversation:
-        conv = _by_thread(key)
-        return None if conv is None else conv.id
-    if isinstance(key, str) and check_storable(what, key).isascii() and key.isdigit():
-        number = int(key)
-        return number if fits_int64(number) else None
-    uid = uuid_or_none(key)
-    if uid is None:
-        raise ValidationError(
-            f"{what} must be an integer id, a uuid or a {model.__name__}, got {key!r}."
-        )
-    field = model._meta.fields["uuid"]
-    return model.select(model._meta.primary_key).where(field == uid).scalar()
 
 
 def _by_thread(thread_id: str) -> Conversation | None:
@@ -120,31 +93,18 @@ def _by_thread(thread_id: str) -> Conversation | None:
 string_keys(Conversation, _by_thread)  # get_row(Conversation, "...") follows the same rule
 
 
-def _preview(text: str) -> str:
-    """``text`` cut to :data:`PREVIEW_LENGTH` characters (with an ellipsis when cut)."""
-    if len(text) <= PREVIEW_LENGTH:
-        return text
-    return text[: PREVIEW_LENGTH - 1] + "\u2026"
-
-
-def _optional_text(name: str, value: Any, max_length: int | None = None) -> str | None:
-    if value is None:
-        return None
-    return check_text(name, value, allow_empty=True, max_length=max_length)
-
-
 def _fields(
     title: Any = None, status: Any = None, default_model: Any = None, last_message: Any = None
 ) -> dict[str, Any]:
     """The conversation columns given, checked; None values are left out."""
     fields = {
-        "title": _optional_text("title", title, 500),
+        "title": text_or_none("title", title, 500),
         "status": None if status is None else check_choice("status", status, CONVERSATION_STATUSES),
-        "default_model": _optional_text("default_model", default_model, 255),
-        "last_message": _optional_text("last_message", last_message),
+        "default_model": text_or_none("default_model", default_model, 255),
+        "last_message": text_or_none("last_message", last_message),
     }
     if fields["last_message"] is not None:
-        fields["last_message"] = _preview(fields["last_message"])
+        fields["last_message"] = preview(fields["last_message"])
     return {k: v for k, v in fields.items() if v is not None}
 
 
@@ -157,7 +117,7 @@ def _user_id(user_id: Any, user_email: Any) -> int | None:
         return User.select(User.id).where(User.email == email).scalar()
     if user_id is None:
         raise ValidationError("user_id or user_email is required.")
-    return _id_of(User, user_id, "user_id")
+    return id_of(User, user_id, "user_id")
 
 
 def _existing_owner(user_id: Any, user_email: Any) -> int | None:
@@ -282,7 +242,7 @@ def list_conversations_for_user(
     """A user's conversations, most recently updated first ([] for an unknown user)."""
     if user_email is None and isinstance(user_id, (int, User)) and not isinstance(user_id, bool):
         limit, offset = check_page(limit, offset)  # the hot path: fixed SQL (see _fast.py)
-        uid = _id_of(User, user_id, "user_id")
+        uid = id_of(User, user_id, "user_id")
         params: tuple[Any, ...]
         if status is None:
             sql, params = _RECENT, (uid, limit, offset)

@@ -38,6 +38,7 @@ from typing import IO, Any
 
 import peewee
 
+from ..checks import check_text, get_row
 from ..database import Session
 from ..errors import FileStoreError, NotFound, OutsideStore, ValidationError
 from ..files import (
@@ -58,10 +59,7 @@ from ..files import (
     spool,
     store_local_file,
 )
-from ..models import Conversation, Document, Message, User
-from ..models.documents import stored_file_location
-from ._base import check_text, get_row, operation, paginate, update_row
-from .file_store import (
+from ..files.store import (
     default_folder,
     legacy_folder,
     release_later,
@@ -69,6 +67,10 @@ from .file_store import (
     store_identity,
     verify_file_store,
 )
+from ..models import Conversation, Document, Message, User
+from ..models.documents import stored_file_location
+from ..operations import operation
+from ._base import paginate, update_row
 
 __all__ = [
     "store_local_file",

@@ -28,12 +28,14 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
+from ..checks import check_json, check_text, id_of
 from ..database import Session
 from ..errors import ValidationError
 from ..models import Conversation, Message, utcnow
-from ._base import check_json, check_text, operation
-from .conversations import _id_of
-from .messages import _refresh_preview, _remove, add_message
+from ..operations import operation
+from ._bump import refresh_preview
+from ._tree import remove_messages
+from .messages import add_message
 
 __all__ = [
     "ChatExchange",
@@ -101,7 +103,7 @@ def _reply_metadata(given: dict[str, Any], current: Any = None) -> dict[str, Any
 
 
 def _question(exchange_id: Any) -> Message | None:
-    mid = _id_of(Message, exchange_id, "exchange_id")
+    mid = id_of(Message, exchange_id, "exchange_id")
     if mid is None:
         return None
     return Message.get_or_none((Message.id == mid) & (Message.role == "user"))
@@ -172,7 +174,7 @@ def list_chat_exchanges(
     s: Session, chat_session_id: int | str | Conversation
 ) -> list[ChatExchange]:
     """Every exchange of a conversation, oldest first, in two queries ([] if unknown)."""
-    conv_id = _id_of(Conversation, chat_session_id, "chat_session_id")
+    conv_id = id_of(Conversation, chat_session_id, "chat_session_id")
     if conv_id is None:
         return []
     query = (
@@ -226,7 +228,7 @@ def update_chat_exchange(
             Message.id == reply.id
         ).execute()
     if given.keys() & {"user_message", "assistant_message"}:
-        _refresh_preview(question.conversation_id)
+        refresh_preview(question.conversation_id)
     return ChatExchange.of(question, reply)
 
 
@@ -239,5 +241,5 @@ def delete_chat_exchange(s: Session, exchange_id: int | str | Message) -> bool:
     replies = Message.select(Message.id, Message.parent, Message.conversation).where(
         (Message.parent == question.id) & (Message.role == "assistant")
     )
-    _remove([question, *replies])
+    remove_messages([question, *replies])
     return True

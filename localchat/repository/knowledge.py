@@ -27,19 +27,12 @@ import uuid as _uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..checks import check_json, check_many, check_text, get_row, text_or_none
 from ..database import Session
 from ..errors import ValidationError
 from ..models import KnowledgeChunk, utcnow
-from ._base import (
-    check_json,
-    check_many,
-    check_text,
-    delete_row,
-    get_row,
-    operation,
-    paginate,
-)
-from .conversations import _optional_text
+from ..operations import operation
+from ._base import delete_row, paginate
 
 __all__ = [
     "upsert_knowledge_chunk",
@@ -70,8 +63,8 @@ def _fields(
     return {
         "source": check_text("source", source, max_length=255),
         "content": content,
-        "external_id": _optional_text("external_id", external_id, 255),
-        "title": _optional_text("title", title, 500),
+        "external_id": text_or_none("external_id", external_id, 255),
+        "title": text_or_none("title", title, 500),
         "chunk_metadata": check_json("chunk_metadata", chunk_metadata),
         "content_hash": hashlib.sha256(content.encode("utf-8")).hexdigest(),
     }

@@ -33,21 +33,21 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..database import Session
-from ..errors import NotFound, ValidationError
-from ..models import ROLES, LLMModel, LLMService
-from ._base import (
+from ..checks import (
     INT32_MAX,
+    check_bool,
+    check_fields,
     check_json,
+    check_positive_int,
     check_storable,
     check_text,
     get_row,
-    operation,
-    paginate,
-    read_operation,
-    update_row,
 )
-from ._checks import check_bool, check_fields, check_positive_int
+from ..database import Session
+from ..errors import NotFound, ValidationError
+from ..models import ROLES, LLMModel, LLMService
+from ..operations import operation, read_operation
+from ._base import paginate, update_row
 
 __all__ = [
     "create_service",

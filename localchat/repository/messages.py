@@ -35,30 +35,28 @@ id, its uuid, or the row itself.
 from __future__ import annotations
 
 import enum
-from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
 
 import peewee
 
-from ..database import Session
-from ..errors import Conflict, NotFound, ValidationError
-from ..models import ROLES, Conversation, Message, Response
-from ._append import new_message
-from ._base import (
+from ..checks import (
     check_choice,
     check_json,
     check_page,
     check_text,
+    count_or_none,
     get_row,
-    operation,
-    own_atomicity_operation,
-    paginate,
-    read_operation,
+    id_of,
+    text_or_none,
 )
-from ._checks import check_count
-from ._fast import fetch_models, statement
-from .conversations import _id_of, _optional_text, _preview
+from ..database import Session
+from ..errors import Conflict, NotFound, ValidationError
+from ..fastsql import fetch_models, statement
+from ..models import ROLES, Conversation, Message, Response
+from ..operations import operation, own_atomicity_operation, read_operation
+from ._append import new_message
+from ._base import paginate
+from ._tree import remove_messages
 
 __all__ = [
     "MessageSenderType",
@@ -101,11 +99,11 @@ _LATEST_PAGE = (
 
 
 def _conversation_id(key: Any) -> int | None:
-    return _id_of(Conversation, key, "conversation_id")
+    return id_of(Conversation, key, "conversation_id")
 
 
 def _message_id(key: Any) -> int | None:
-    return _id_of(Message, key, "message_id")
+    return id_of(Message, key, "message_id")
 
 
 def _nothing_or(condition: Any, key: int | None) -> Any:
@@ -117,7 +115,7 @@ def _checked(content: Any, role_metadata: Any, model: Any) -> tuple[str, Any, st
     return (
         check_text("content", content, allow_empty=True),
         check_json("role_metadata", role_metadata),
-        _optional_text("model", model, 255),
+        text_or_none("model", model, 255),
     )
 
 
@@ -277,38 +275,6 @@ def list_children(s: Session, message_id: int | str | Message) -> list[Message]:
     return list(query.order_by(*_OLDEST_FIRST))
 
 
-def _remove(rows: Iterable[Message]) -> None:
-    """Delete messages, re-attaching their surviving children to the nearest kept ancestor."""
-    doomed = {row.id: row.parent_id for row in rows}
-    adopters: dict[int | None, list[int]] = defaultdict(list)
-    for mid, parent in doomed.items():
-        while parent in doomed:
-            parent = doomed[parent]
-        adopters[parent].append(mid)
-    for parent, orphaned in adopters.items():
-        (
-            Message.update(parent=parent)
-            .where(Message.parent.in_(orphaned) & Message.id.not_in(list(doomed)))
-            .execute()
-        )
-    Message.delete().where(Message.id.in_(list(doomed))).execute()
-    for conv_id in {row.conversation_id for row in rows}:
-        _refresh_preview(conv_id)
-
-
-def _refresh_preview(conv_id: int) -> None:
-    """Point the conversation's ``last_message`` preview at its latest message again."""
-    latest = (
-        Message.select(Message.content)
-        .where(Message.conversation == conv_id)
-        .order_by(*_NEWEST_FIRST)
-        .limit(1)
-        .scalar()
-    )
-    last = None if latest is None else _preview(latest)
-    Conversation.update(last_message=last).where(Conversation.id == conv_id).execute()
-
-
 @operation
 def delete_message(s: Session, message_id: int | str | Message) -> bool:
     """Delete one message (and its response); its children move up to its parent."""
@@ -317,12 +283,8 @@ def delete_message(s: Session, message_id: int | str | Message) -> bool:
     row = Message.select(*fields).where(Message.id == mid).first() if mid is not None else None
     if row is None:
         return False
-    _remove([row])
+    remove_messages([row])
     return True
-
-
-def _count(name: str, value: Any) -> int | None:
-    return None if value is None else check_count(name, value)
 
 
 @operation
@@ -346,15 +308,15 @@ def record_response(
     """
     fields = {
         "model_used": check_text("model_used", model_used, max_length=255),
-        "tokens_prompt": _count("tokens_prompt", tokens_prompt),
-        "tokens_completion": _count("tokens_completion", tokens_completion),
-        "tokens_total": _count("tokens_total", tokens_total),
-        "completion_time_ms": _count("completion_time_ms", completion_time_ms),
+        "tokens_prompt": count_or_none("tokens_prompt", tokens_prompt),
+        "tokens_completion": count_or_none("tokens_completion", tokens_completion),
+        "tokens_total": count_or_none("tokens_total", tokens_total),
+        "completion_time_ms": count_or_none("completion_time_ms", completion_time_ms),
         "options": check_json("options", options),
         "usage_details": check_json("usage_details", usage_details),
     }
     if tokens_total is None and tokens_prompt is not None and tokens_completion is not None:
-        fields["tokens_total"] = _count("tokens_total", tokens_prompt + tokens_completion)
+        fields["tokens_total"] = count_or_none("tokens_total", tokens_prompt + tokens_completion)
     mid = _message_id(message_id)
     role = (
         Message.select(Message.role).where(Message.id == mid).scalar() if mid is not None else None

@@ -24,10 +24,12 @@ import re
 import string
 from typing import Any
 
+from ..checks import check_json, check_text
 from ..database import Session
 from ..errors import ValidationError
 from ..models import PromptTemplate
-from ._base import check_json, check_text, operation, paginate
+from ..operations import operation
+from ._base import paginate
 
 __all__ = [
     "create_prompt",

@@ -32,12 +32,13 @@ import ipaddress
 import secrets
 from typing import Any
 
+from ..checks import check_bool, check_datetime, check_fields, check_text, get_row
 from ..database import Session
 from ..errors import NotFound, ValidationError
 from ..models import User, WebSession, utcnow
+from ..operations import operation
 from . import _passwords
-from ._base import check_text, delete_row, get_row, operation, paginate, update_row
-from ._checks import check_bool, check_datetime, check_fields
+from ._base import delete_row, paginate, update_row
 from ._passwords import hash_password, is_password_hash, password_needs_rehash, verify_password
 from .documents import release_owned_files
 
@@ -106,13 +107,14 @@ def _username(value: Any) -> str:
     return text
 
 
-def _optional_text(name: str, value: Any) -> str:
+def _given_text(name: str, value: Any) -> str:
+    """A text field that was given (check_fields drops None): a non-empty string."""
     return check_text(name, value, max_length=_MAX)
 
 
 def _password_hash(value: Any) -> str:
     """Only a hash made by ``hash_password``: a plain password must never be stored."""
-    text = _optional_text("password_hash", value)
+    text = _given_text("password_hash", value)
     if not is_password_hash(text):
         raise ValidationError(
             "password_hash is not a hash made by hash_password() (it looks like "
@@ -125,9 +127,9 @@ def _password_hash(value: Any) -> str:
 _USER_FIELDS = {
     "email": _email,
     "username": _username,
-    "external_id": lambda v: _optional_text("external_id", v),
-    "name": lambda v: _optional_text("name", v),
-    "full_name": lambda v: _optional_text("full_name", v),
+    "external_id": lambda v: _given_text("external_id", v),
+    "name": lambda v: _given_text("name", v),
+    "full_name": lambda v: _given_text("full_name", v),
     "password_hash": _password_hash,
     "is_active": lambda v: check_bool("is_active", v),
 }
@@ -211,7 +213,7 @@ def get_or_create_user_by_external_id(
     s: Session, external_id: str, email: str | None = None, name: str | None = None
 ) -> tuple[User, bool]:
     """``(user, created)`` for ``external_id``; email/name are used only on creation."""
-    external_id = _optional_text("external_id", external_id)
+    external_id = _given_text("external_id", external_id)
     return _get_or_create(
         s, User.external_id == external_id, dict(external_id=external_id, email=email, name=name)
     )

@@ -24,7 +24,14 @@ from typing import Any, TypeVar
 
 import peewee
 
-__all__ = ["statement", "columns", "fetch_models", "insert_model", "saved_instance"]
+__all__ = [
+    "statement",
+    "columns",
+    "fetch_models",
+    "insert_model",
+    "saved_instance",
+    "json_param",
+]
 
 M = TypeVar("M", bound=peewee.Model)
 
@@ -150,3 +157,14 @@ def saved_instance(model: type[M], data: dict[str, Any]) -> M:
     obj._dirty = set()
     obj.__rel__ = {}
     return obj
+
+
+def json_param(field: peewee.Field) -> tuple[str, Callable[[Any], Any]]:
+    """The placeholder (``{p}`` in it) and the converter of a JSON column, for raw SQL.
+
+    On SQLite peewee writes JSON as ``json(<dumps(value)>)`` (a SQL expression,
+    not a bindable value); elsewhere ``db_value`` gives a bindable value.
+    """
+    if isinstance(field.db_value([]), peewee.Node):
+        return "json({p})", field._dumps  # type: ignore[attr-defined]
+    return "{p}", field.db_value

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .models import Conversation, KnowledgeChunk, Message
+from ..models import Conversation, KnowledgeChunk, Message
 
 __all__ = ["MessageHit", "ConversationHit", "KnowledgeHit"]
 

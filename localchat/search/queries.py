@@ -48,11 +48,11 @@ says little about relevance, so recency decides. ``horizon=None`` ranks all.
 bm25 reads every match inside a row, so a row of more than
 :data:`SCORED_WORDS` words is not scored: score 0, ranked after scored rows.
 
-**Bounded work.** A query over :data:`~localchat.search_index.MAX_QUERY_LENGTH`
-characters or :data:`~localchat.search_index.MAX_QUERY_TERMS` words, or with a
+**Bounded work.** A query over :data:`~localchat.search.index.MAX_QUERY_LENGTH`
+characters or :data:`~localchat.search.index.MAX_QUERY_TERMS` words, or with a
 prefix shorter than three letters, raises ``ValidationError``. The page is
 ranked as ids only, then its rows are read and their snippets made by
-:mod:`localchat.search_snippet` from bounded windows (never FTS5's
+:mod:`localchat.search.snippet` from bounded windows (never FTS5's
 ``snippet()`` on the store, which is quadratic in a row's matches). The
 functions only read: no savepoint, only ``SELECT`` on the store.
 
@@ -72,9 +72,11 @@ from typing import Any, TypeVar
 
 import peewee
 
-from .database import Session
-from .errors import ValidationError
-from .models import (
+from ..checks import check_choice, check_search_page, check_text, id_of
+from ..database import Session
+from ..errors import ValidationError
+from ..fastsql import fetch_models, statement
+from ..models import (
     CONVERSATION_STATUSES,
     ROLES,
     Conversation,
@@ -83,17 +85,14 @@ from .models import (
     User,
     router,
 )
-from .repository._base import check_choice, check_text, read_operation
-from .repository._fast import fetch_models, statement
-from .repository.conversations import _id_of
-from .search_hits import ConversationHit, KnowledgeHit, MessageHit
-from .search_index import (
+from ..operations import read_operation
+from .hits import ConversationHit, KnowledgeHit, MessageHit
+from .index import (
     SCORED_SQL,
     SCORED_WORDS,
     KnowledgeIndex,
     MessageIndex,
     check_horizon,
-    check_page,
     fts_query,
     keep_triggers,
     needs_fts,
@@ -102,7 +101,7 @@ from .search_index import (
     score_of,
     scored_rank,
 )
-from .search_snippet import check_markers, highlights, snippets
+from .snippet import check_markers, highlights, snippets
 
 __all__ = [
     "HORIZON",
@@ -142,12 +141,12 @@ def _message_conditions(
     """WHERE terms for the filters; None when a filter names nothing that exists."""
     conds: list[Any] = []
     if user_id is not None:
-        uid = _id_of(User, user_id, "user_id")
+        uid = id_of(User, user_id, "user_id")
         if uid is None:
             return None
         conds.append(Conversation.user == uid)
     if conversation_id is not None:
-        cid = _id_of(Conversation, conversation_id, "conversation_id")
+        cid = id_of(Conversation, conversation_id, "conversation_id")
         if cid is None:
             return None
         conds.append(Message.conversation == cid)
@@ -209,7 +208,7 @@ def search_messages(
     """
     expr = fts_query(query, advanced=advanced)
     marks = check_markers(markers)
-    check_page(limit, offset)
+    check_search_page(limit, offset)
     horizon = check_horizon(horizon)
     conds = _message_conditions(user_id, conversation_id, role, since, until)
     if not expr or conds is None:
@@ -307,7 +306,7 @@ def search_conversations(
     """Conversations whose title or any message matches, best first, one hit each."""
     expr = fts_query(query, advanced=advanced)
     marks = check_markers(markers)
-    check_page(limit, offset)
+    check_search_page(limit, offset)
     horizon = check_horizon(horizon)
     where: list[str] = ["1"]
     params: list[Any] = []
@@ -316,7 +315,7 @@ def search_conversations(
         return []
     if user_id is not None:
         where.append("c.user_id = ?")
-        params.append(_id_of(User, user_id, "user_id"))
+        params.append(id_of(User, user_id, "user_id"))
     if status is not None:
         where.append("c.status = ?")
         params.append(check_choice("status", status, CONVERSATION_STATUSES))
@@ -368,7 +367,7 @@ def search_knowledge(
     """Knowledge chunks for ``query``, best first (title matches weigh double): for RAG."""
     expr = fts_query(query, advanced=advanced)
     marks = check_markers(markers)
-    check_page(limit, 0)
+    check_search_page(limit, 0)
     if not expr:
         return []
     rank = scored_rank(

@@ -1,11 +1,9 @@
-"""The document file store: the bytes of uploaded documents, beside the database.
+"""The document file store's mechanics on disk: names, writes, markers, deletion.
 
-    import pathlib, tempfile
-    from localchat.files import store_local_file
-    src = pathlib.Path(tempfile.mkdtemp()) / "Report.PDF"
-    src.write_bytes(b"%PDF-1.7 ...")
-    name, path = store_local_file(src, src.parent / "docs")    # a copy: src stays
-    assert name.endswith(".pdf") and len(name) == 36          # uuid4 hex + ".pdf"
+    from localchat.files.disk import clean_filename, is_stored_name, new_stored_name
+    assert clean_filename("../Report.PDF") == "Report.PDF"    # display text only
+    name = new_stored_name("Report.PDF")                      # uuid4 hex + ".pdf"
+    assert is_stored_name(name) and name.endswith(".pdf") and len(name) == 36
 
 Documents are normally stored through :mod:`localchat.repository`
 (``create_document_with_file``), which ties each file to its transaction. This
@@ -26,7 +24,7 @@ module holds the mechanics those functions share:
   or after rollback for files new in the transaction); a moved source is
   removed only while it still is the very file that was copied
   (:func:`remove_source_if_unchanged`);
-- checking: :mod:`localchat.repository.file_store` compares rows and disk.
+- checking: :mod:`localchat.files.store` compares rows and disk.
 """
 
 from __future__ import annotations
@@ -48,9 +46,9 @@ from typing import IO, Any
 
 import peewee
 
-from .database import make_private_dirs
-from .errors import FileStoreError, NotFound, ValidationError
-from .models import Document
+from ..errors import FileStoreError, NotFound, ValidationError
+from ..models import Document
+from ..storefile import make_private_dirs
 
 __all__ = [
     "CHUNK_SIZE",

@@ -36,9 +36,9 @@ from collections.abc import Sequence
 from itertools import islice
 from typing import Any
 
-from .errors import ValidationError
-from .repository._base import check_text
-from .search_index import query_phrases, query_terms
+from ..checks import check_text
+from ..errors import ValidationError
+from .index import query_phrases, query_terms
 
 __all__ = [
     "SNIPPET_WINDOW",
