@@ -1,13 +1,13 @@
 """Full-text search over messages, conversations and knowledge chunks (SQLite FTS5).
 
     from localchat import local_session
-    from localchat.search import search_conversations, search_knowledge, search_messages
+    from localchat.search import search_conversations, search_knowledge_chunks, search_messages
 
     with local_session() as s:
         for hit in search_messages(s, "munchen trip", user_id=1, limit=20):
             print(hit.score, hit.conversation.title, hit.snippet)  # "... the [München] [trip] ..."
         search_conversations(s, "invoice")          # one hit per conversation
-        search_knowledge(s, "reset password", source="docs", limit=5)  # chunks for a prompt
+        search_knowledge_chunks(s, "reset password", source="docs", limit=5)  # for a prompt
 
 The indexes are made by migration 0002 and kept current by triggers, so every
 write path (repository functions, bulk import, raw SQL) is searchable at once.
@@ -113,7 +113,7 @@ __all__ = [
     "fts_query",
     "search_messages",
     "search_conversations",
-    "search_knowledge",
+    "search_knowledge_chunks",
     "rebuild_search_index",
     "keep_triggers",
 ]
@@ -356,7 +356,7 @@ def _conversation_hits(
 
 @needs_fts
 @read_operation
-def search_knowledge(
+def search_knowledge_chunks(
     s: Session,
     query: str,
     *,
@@ -396,3 +396,8 @@ def search_knowledge(
         KnowledgeHit(c, text, score_of(score))
         for c, text, (_, score) in zip(rows, texts, page, strict=True)
     ]
+
+
+#: The earlier name (``docs/search.md`` before the names were settled): an alias
+#: (see :mod:`localchat.compat`), not in ``__all__``.
+search_knowledge = search_knowledge_chunks

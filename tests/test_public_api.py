@@ -83,7 +83,6 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
         full_name="New One", external_id="ext-new", is_active=True,
     ),
     "get_user": lambda w: dict(user_id=w.user.id),
-    "get_user_by_id": lambda w: dict(user_id=w.user.id),
     "get_user_by_email": lambda w: dict(email="ada@example.org"),
     "get_user_by_username": lambda w: dict(username="ada"),
     "get_user_by_external_id": lambda w: dict(external_id="ext-ada"),
@@ -128,10 +127,6 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
     ),
     "archive_conversation": lambda w: dict(conversation_id=w.conv.id),
     "delete_conversation": lambda w: dict(conversation_id=w.conv.id),
-    "create_chat_session": lambda w: dict(user_id=w.user.id, title="chat"),
-    "get_chat_session": lambda w: dict(conversation_id=w.conv.id),
-    "update_chat_session": lambda w: dict(conversation_id=w.conv.id, title="n"),
-    "delete_chat_session": lambda w: dict(conversation_id=w.conv.id),
     # messages
     "add_message": lambda w: dict(
         conversation_id=w.conv.id, sender_type="user", content="x", role_metadata={"k": [1]},
@@ -202,7 +197,7 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
     ),
     "get_knowledge_chunk_by_id": lambda w: dict(chunk_id=w.chunk.id),
     "get_knowledge_chunk_by_external_id": lambda w: dict(external_id="c1", source="docs"),
-    "search_knowledge_chunks_by_source": lambda w: dict(source="docs", limit=10, offset=0),
+    "list_knowledge_chunks_by_source": lambda w: dict(source="docs", limit=10, offset=0),
     "list_all_knowledge_chunks": lambda w: dict(limit=10, offset=0),
     "delete_knowledge_chunk": lambda w: dict(chunk_id=w.chunk.id),
     # audit
@@ -247,7 +242,10 @@ OTHER_CALLS: dict[str, tuple[Callable[..., Any], Callable[[Any], dict[str, Any]]
     ),
     "search.search_messages": (search.search_messages, lambda w: dict(query="hello", limit=5)),
     "search.search_conversations": (search.search_conversations, lambda w: dict(query="hello")),
-    "search.search_knowledge": (search.search_knowledge, lambda w: dict(query="text")),
+    "search.search_knowledge_chunks": (
+        search.search_knowledge_chunks,
+        lambda w: dict(query="text"),
+    ),
     "search_index.rebuild_search_index": (search_index.rebuild_search_index, lambda w: dict()),
 }
 
