@@ -228,7 +228,7 @@ def _old_store(path: Path) -> Store:
         make.prompt()
         make.model()
         make.knowledge_chunk(title="Penguins", content="emperor penguins breed in winter")
-        log_generation(s, str(ada.id), "plan", {"a": 1}, {"b": 2})
+        log_generation(s, str(ada.id), "plan", {"a": 1}, {"b": 2}, "llama3")  # NOT NULL here
         gone = make.conversation(user=ada, title="deleted newest")
         add_message(s, gone.id, "user", "deleted with it")
         delete_conversation(s, gone.id)
@@ -242,7 +242,7 @@ def test_upgrading_keeps_every_row_index_trigger_and_search_index(tmp_path):
     rows, indexes, triggers = _rows(path), _schema(path, "index"), _schema(path, "trigger")
     assert {"message_fts_ai", "message_bumps_conversation"} <= set(triggers)
     store = Store(resolve(path))
-    assert store.upgrade()[-1] == NAME
+    assert store.upgrade(NAME)[-1] == NAME
     close_all()
     assert _rows(path) == rows
     assert _schema(path, "index") == indexes
@@ -340,7 +340,7 @@ def test_tables_views_and_triggers_0006_was_not_written_for_are_kept(tmp_path):
     close_all()
     rows, views = _rows(path), _schema(path, "view")
     triggers = _schema(path, "trigger")
-    assert store.upgrade()[-1] == NAME
+    assert store.upgrade(NAME)[-1] == NAME
     close_all()
     tables = _schema(path, "table")
     assert _id_column(tables["gadget"]).endswith("AUTOINCREMENT")
