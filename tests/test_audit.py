@@ -26,11 +26,6 @@ UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def s(localchat_session):
-    return localchat_session
-
-
 def log(s, user_id="user_123", *, at=None, **fields):
     """One entry, optionally back-dated to ``at``."""
     fields.setdefault("document_type", "treatment_summary")

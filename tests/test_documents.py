@@ -17,19 +17,13 @@ from localchat.models import Document
 from localchat.repository import add_message, create_conversation, create_user
 from localchat.repository import documents as document_ops
 
+pytestmark = pytest.mark.src("Notes.TXT", b"Hello world")  # the `src` fixture's file
+
 STORED = re.compile(r"[0-9a-f]{32}\.txt")
 
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox" / "Notes.TXT"
-    path.parent.mkdir()
-    path.write_bytes(b"Hello world")
-    return path
 
 
 def files_in(folder: Path) -> list[str]:

@@ -23,7 +23,6 @@ import pytest
 import localchat.repository as repo
 from localchat import export, search, search_index
 from localchat.errors import LocalchatError, NoSession, ValidationError
-from localchat.models import ALL_MODELS
 from localchat.repository import (
     _passwords,
     add_chat_exchange,
@@ -358,14 +357,6 @@ class _Undo(Exception):
     """Raised to roll a call's savepoint back after it was checked."""
 
 
-def _snapshot(s: Any) -> list[list[tuple[Any, ...]]]:
-    """Every row of every table, in id order."""
-    return [
-        [tuple(row) for row in s.db.execute_sql(f'SELECT * FROM "{table}" ORDER BY 1')]
-        for table in (m._meta.table_name for m in ALL_MODELS)
-    ]
-
-
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 40 else text[:30] + f"... ({len(text)} chars)"
@@ -382,11 +373,13 @@ def _positions(fn: Callable[..., Any], baseline: dict[str, Any]) -> list[str]:
     return ["session", *named, *(k for k in baseline if k not in params)]
 
 
-def _sweep(s: Any, name: str, world: Any, values: list[Any] = HOSTILE) -> list[str]:
+def _sweep(
+    s: Any, name: str, world: Any, snapshot: Callable[[Any], Any], values: list[Any] = HOSTILE
+) -> list[str]:
     """Every hostile value in every position of ``name``; what went wrong, as text."""
     fn = _function(name)
     problems = []
-    before = _snapshot(s)  # each call is rolled back after it is checked
+    before = snapshot(s)  # each call is rolled back after it is checked
     for position in _positions(fn, _call_args(name, world)):
         for value in values:
             kwargs = _call_args(name, world)
@@ -401,7 +394,7 @@ def _sweep(s: Any, name: str, world: Any, values: list[Any] = HOSTILE) -> list[s
                     try:
                         _consume(fn(session, **kwargs))
                     except LocalchatError:
-                        if _snapshot(s) != before:
+                        if snapshot(s) != before:
                             problems.append(f"{where}: refused, but the database changed")
                     except Exception as exc:  # noqa: BLE001 -- what the sweep looks for
                         problems.append(f"{where}: {type(exc).__name__}: {str(exc)[:150]}")
@@ -419,19 +412,21 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("name", SWEPT)
 def test_hostile_arguments_raise_only_localchat_errors_and_change_nothing(
-    name, localchat_session, cheap_passwords
+    name, localchat_session, cheap_passwords, snapshot
 ):
     world = build_world(localchat_session, password_hash=hash_password("pw"))
-    assert _sweep(localchat_session, name, world) == []
+    assert _sweep(localchat_session, name, world, snapshot) == []
 
 
-def test_hostile_arguments_raise_only_localchat_errors_on_postgresql(pg_session, monkeypatch):
+def test_hostile_arguments_raise_only_localchat_errors_on_postgresql(
+    pg_session, monkeypatch, snapshot
+):
     monkeypatch.setattr(_passwords, "SCRYPT_PARAMS", (2, 1, 1))
     world = build_world(pg_session, password_hash=hash_password("pw"))
     problems = [
         problem
         for name in SWEPT
-        for problem in _sweep(pg_session, name, world, HOSTILE_ON_POSTGRESQL)
+        for problem in _sweep(pg_session, name, world, snapshot, HOSTILE_ON_POSTGRESQL)
     ]
     assert problems == []
 

@@ -31,11 +31,6 @@ def fast_hashing(monkeypatch):
 
 
 @pytest.fixture
-def s(localchat_session):
-    return localchat_session
-
-
-@pytest.fixture
 def ada(s):
     return create_user(s, "ada@example.org", hash_password("s3cret"), username="ada")
 
