@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import io
-import re
-import textwrap
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -470,16 +468,6 @@ def test_counts_are_refused_past_what_every_backend_stores(localchat_session, wh
         _function(name)(localchat_session, **{**_call_args(name, world), arg: 2**31 - 1})
     else:
         record_response(localchat_session, world.reply.id, "m", **{arg: 2**31 - 1})
-
-
-def test_the_api_reference_conventions_examples_run():
-    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text("utf-8")
-    start = text.index("\n## Conventions\n")
-    section = text[start : text.index("\n## ", start + 1)]
-    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
-    body = "from localchat import local_session\nfrom localchat.repository import *\n"
-    body += "with local_session() as s:\n" + textwrap.indent(code, "    ")
-    exec(compile(body, "docs/api.md#conventions", "exec"), {})
 
 
 @pytest.mark.parametrize("fp", [io.BytesIO(), "out.jsonl", None])
