@@ -105,3 +105,18 @@ def test_every_cli_command_is_documented():
         and not re.search(rf"localchat (--\S+ \S+ )*{name}\b", docs)
     ]
     assert missing == []
+
+
+def test_the_search_module_docstring_is_usage_and_a_pointer_to_the_search_guide():
+    import localchat.search
+
+    doc = localchat.search.__doc__ or ""
+    assert "docs/search.md" in doc and len(doc.splitlines()) <= 20
+    guide = (ROOT / "docs" / "search.md").read_text(encoding="utf-8")
+    for topic in (
+        "quoted as an FTS5 string",
+        "remove_diacritics 2",
+        "SCORED_WORDS",
+        "keep_triggers",
+    ):
+        assert topic in guide
