@@ -127,3 +127,16 @@ def test_no_docstring_or_reference_speaks_of_one_particular_app():
     texts += [p.read_text("utf-8") for p in (ROOT / "docs").glob("*.md")]
     found = [word for word in ("treatment", "aligner") if any(word in t for t in texts)]
     assert found == []
+
+
+def test_tokens_of_entries_without_a_model_are_summed_under_none_last(localchat_session):
+    from localchat.repository import log_generation, tokens_per_model_per_day
+
+    s = localchat_session
+    log_generation(s, "u1", "summary", {"q": 1}, {"a": 2}, tokens_used=5)
+    log_generation(s, "u1", "summary", {"q": 1}, {"a": 2}, "zeta", tokens_used=7)
+    log_generation(s, "u1", "summary", {"q": 1}, {"a": 2}, tokens_used=1)
+    assert [(model, tokens) for _, model, tokens in tokens_per_model_per_day(s)] == [
+        ("zeta", 7),
+        (None, 6),
+    ]
