@@ -18,7 +18,8 @@ lowered (what ``localchat.search_index.keep_triggers`` does; this file is
 frozen and imports nothing from localchat).
 
 ``down``: entries without a model get ``"unknown"``, and the column is
-``NOT NULL`` again.
+``NOT NULL`` again (on PostgreSQL under a table lock, so that no entry without
+a model is written in between).
 
 Frozen: this file never imports localchat and is never edited.
 """
@@ -71,6 +72,8 @@ def up(migrator, db):
 
 
 def down(migrator, db):
+    if not isinstance(db, SqliteDatabase):  # no NULL may slip in between UPDATE and ALTER
+        db.execute_sql('LOCK TABLE "%s" IN ACCESS EXCLUSIVE MODE' % TABLE)
     db.execute_sql(
         'UPDATE "%s" SET "%s" = %s WHERE "%s" IS NULL' % (TABLE, COLUMN, db.param, COLUMN),
         (UNKNOWN,),

@@ -55,8 +55,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
 
 
 @pytest.fixture
-def pg_session() -> Iterator[localchat.Session]:
-    """A session on a freshly migrated PostgreSQL database.
+def pg_url() -> Iterator[str]:
+    """The PostgreSQL test database's URL, held by this test alone while it runs.
 
     The database is named by ``LOCALCHAT_TEST_POSTGRES_URL`` (``.ci/run`` starts
     a server and sets it); without it the test is skipped with that reason.
@@ -70,11 +70,17 @@ def pg_session() -> Iterator[localchat.Session]:
     lock.connect()
     try:
         lock.execute_sql("SELECT pg_advisory_lock(%s)", (_PG_TEST_LOCK,))
-        localchat.reset_db(url=url)
-        with localchat.open_store(url=url).session() as s:
-            yield s
+        yield url
     finally:
         lock.close()  # ends the lock's session, and the lock with it
+
+
+@pytest.fixture
+def pg_session(pg_url: str) -> Iterator[localchat.Session]:
+    """A session on a freshly migrated PostgreSQL database (see ``pg_url``)."""
+    localchat.reset_db(url=pg_url)
+    with localchat.open_store(url=pg_url).session() as s:
+        yield s
 
 
 _PG_TEST_LOCK = 0x6C6F63616C  # any fixed number, the same in every worker

@@ -10,7 +10,6 @@ and full-text index; on PostgreSQL (sequences never go back) it does nothing.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sqlite3
 import textwrap
@@ -422,10 +421,8 @@ def _pg_schema(store: Store) -> list[tuple[Any, ...]]:
     return [*columns, *indexes, *sequences]
 
 
-def test_0006_changes_nothing_on_postgresql_where_ids_are_never_reused():
-    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
+def test_0006_changes_nothing_on_postgresql_where_ids_are_never_reused(pg_url):
+    url = pg_url  # held by this test alone: other workers' tests use the same database
     drop_db(url=url)
     store = open_store(url=url)
     store.upgrade(_before())

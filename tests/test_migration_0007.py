@@ -7,11 +7,8 @@ is altered in place.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
-
-import pytest
 
 from localchat import drop_db, open_store
 from localchat.config import resolve
@@ -116,10 +113,8 @@ def test_an_empty_audit_log_keeps_its_largest_id_through_the_rebuild(tmp_path):
         assert log_generation(s, "u1", "summary", {"q": 1}, {"a": 2}).id == 4
 
 
-def test_postgresql_alters_the_column_in_place():
-    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
+def test_postgresql_alters_the_column_in_place(pg_url):
+    url = pg_url
 
     def nullable(store: Store) -> str:
         with store.db.connection_context():
