@@ -44,6 +44,7 @@ __all__ = [
     "Store",
     "Session",
     "open_store",
+    "forget_store",
     "init_db",
     "drop_db",
     "reset_db",
@@ -252,6 +253,15 @@ class Store:
                         self._migrated = True
                     else:
                         self.upgrade()
+
+    def assume_migrated(self) -> None:
+        """Trust that the file is localchat's, in WAL mode, at the newest schema.
+
+        Sessions then skip the first-write checks and the migration check. For a
+        copy of a store known to be migrated (the pytest plugin's per-test copies
+        of its template); on any other file, the caller answers for it.
+        """
+        self._prepared = self._migrated = True
 
     def _ensure_readable(self) -> None:
         """What a read session needs, checked without writing anything."""
@@ -554,6 +564,18 @@ def open_store(
         if fast is not None:
             _resolved[fast] = (key, store)
         return store
+
+
+def forget_store(store: Store) -> None:
+    """Drop ``store`` from :func:`open_store`'s cache (it is not closed; other stores stay).
+
+    The next ``open_store()`` of its location makes a new :class:`Store`.
+    """
+    with _stores_lock:
+        for key in [k for k, v in _stores.items() if v is store]:
+            del _stores[key]
+        for fast in [k for k, v in _resolved.items() if v[1] is store]:
+            del _resolved[fast]
 
 
 def close_all() -> None:

@@ -14,7 +14,10 @@ xdist worker), so no test sees another's rows and no test runs a migration:
 * ``localchat_db``       -- that session's peewee database, for raw SQL;
 * ``localchat_default_store`` -- that store also becomes the default location, so
   app code calling ``get_session()`` / ``init_db()`` (or a ``localchat`` subprocess)
-  uses it.
+  uses it;
+* ``localchat_capture_on_commit`` -- collects (and with ``execute=True`` runs) the
+  ``after_commit`` callbacks registered in ``localchat_session``, which its
+  rollback would otherwise drop.
 
 Configuration, overridden by defining a fixture of the same name in a conftest:
 ``localchat_app_name`` (session scope; default ``"localchat"``) and
@@ -29,6 +32,7 @@ defaults; every keyword overrides one.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -40,9 +44,8 @@ from typing import Any
 import peewee
 import pytest
 
-from . import database
 from .config import DB_FILENAME, DEFAULT_APP_NAME, resolve
-from .database import Session, Store, open_store
+from .database import Session, Store, forget_store, open_store
 from .factories import Factories
 from .models import (
     Conversation,
@@ -64,6 +67,7 @@ __all__ = [
     "localchat_session",
     "localchat_db",
     "localchat_default_store",
+    "localchat_capture_on_commit",
     "localchat_factories",
     "make_user",
     "make_conversation",
@@ -137,16 +141,6 @@ def _localchat_stores(tmp_path_factory: pytest.TempPathFactory) -> Path:
 _numbers = itertools.count()
 
 
-def _forget(store: Store) -> None:
-    """Drop ``store`` from :func:`~localchat.open_store`'s cache (other stores stay)."""
-    resolved: dict[Any, Any] = getattr(database, "_resolved", {})  # path -> (key, store)
-    with database._stores_lock:
-        for key in [k for k, v in database._stores.items() if v is store]:
-            del database._stores[key]
-        for key in [k for k, v in resolved.items() if v[1] is store]:
-            del resolved[key]
-
-
 # -- stores ------------------------------------------------------------------
 
 
@@ -180,13 +174,12 @@ def localchat_store(localchat_db_path: Path, localchat_app_name: str) -> Iterato
     No migration check runs on it: it is a copy of the migrated template.
     """
     store = open_store(localchat_db_path, app_name=localchat_app_name)
-    store._migrated = True  # a copy of the migrated template: localchat's, in WAL mode
-    store._prepared = True
+    store.assume_migrated()  # a copy of the migrated template: localchat's, in WAL mode
     try:
         yield store
     finally:
         store.close()
-        _forget(store)
+        forget_store(store)
 
 
 @pytest.fixture
@@ -194,7 +187,9 @@ def localchat_session(localchat_store: Store) -> Iterator[Session]:
     """A session (one transaction) on a fresh migrated store, rolled back after the test.
 
     Functions of :mod:`localchat.repository` take it first; plain model queries
-    work too. Callbacks registered with ``after_commit`` do not run.
+    work too. Nothing is committed, so callbacks registered with ``after_commit``
+    (removing a deleted document's file, ...) never run by themselves: run them
+    with ``localchat_capture_on_commit(execute=True)``.
     """
     try:
         with localchat_store.session() as s:
@@ -222,6 +217,53 @@ def localchat_default_store(
     """
     monkeypatch.setenv("LOCALCHAT_DB_PATH", str(localchat_db_path))
     return localchat_store
+
+
+#: What ``localchat_capture_on_commit`` returns: ``capture(*, execute=False)``.
+CaptureOnCommit = Callable[..., contextlib.AbstractContextManager[list[Callable[[], Any]]]]
+
+
+@pytest.fixture
+def localchat_capture_on_commit(localchat_session: Session) -> CaptureOnCommit:
+    """``with localchat_capture_on_commit(execute=False) as callbacks:`` collects commit callbacks.
+
+    The ``after_commit`` callbacks registered in ``localchat_session`` inside the
+    block are taken out of its transaction (which is rolled back, so they would
+    never run) and put in ``callbacks``, in order. With ``execute=True`` they run
+    when the block ends without an exception, as a commit would run them (and so
+    do the callbacks they register). Like pytest-django's
+    ``django_capture_on_commit_callbacks``::
+
+        def test_deleting_removes_the_file(localchat_session, localchat_capture_on_commit,
+                                           make_document):
+            doc = make_document(content=b"x")
+            with localchat_capture_on_commit(execute=True) as callbacks:
+                delete_document(localchat_session, doc.id, delete_file=True)
+            assert len(callbacks) == 1 and not Path(doc.path).exists()
+    """
+
+    @contextlib.contextmanager
+    def capture(*, execute: bool = False) -> Iterator[list[Callable[[], Any]]]:
+        # peewee keeps the outermost transaction's callbacks in a per-thread list.
+        pending: list[Callable[[], Any]] = localchat_session.db._state.commit_callbacks  # type: ignore[attr-defined]
+        start = len(pending)
+        callbacks: list[Callable[[], Any]] = []
+        try:
+            yield callbacks
+        except BaseException:
+            callbacks.extend(pending[start:])
+            del pending[start:]
+            raise
+        while len(pending) > start:
+            new = pending[start:]
+            del pending[start:]
+            callbacks.extend(new)
+            if not execute:
+                break
+            for fn in new:
+                fn()
+
+    return capture
 
 
 # -- factories ---------------------------------------------------------------

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import peewee
 import playhouse.db_url
@@ -13,6 +14,18 @@ import pytest
 
 import localchat
 from localchat.config import ENV_VARS
+from localchat.models import ALL_MODELS
+
+#: Every row of every localchat table, table by table, in id order.
+Rows = list[list[tuple[Any, ...]]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "src(name, content): the file name and bytes the `src` fixture writes "
+        "(default: upload.txt holding b'hello').",
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -42,8 +55,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
 
 
 @pytest.fixture
-def pg_session() -> Iterator[localchat.Session]:
-    """A session on a freshly migrated PostgreSQL database.
+def pg_url() -> Iterator[str]:
+    """The PostgreSQL test database's URL, held by this test alone while it runs.
 
     The database is named by ``LOCALCHAT_TEST_POSTGRES_URL`` (``.ci/run`` starts
     a server and sets it); without it the test is skipped with that reason.
@@ -57,11 +70,17 @@ def pg_session() -> Iterator[localchat.Session]:
     lock.connect()
     try:
         lock.execute_sql("SELECT pg_advisory_lock(%s)", (_PG_TEST_LOCK,))
-        localchat.reset_db(url=url)
-        with localchat.open_store(url=url).session() as s:
-            yield s
+        yield url
     finally:
         lock.close()  # ends the lock's session, and the lock with it
+
+
+@pytest.fixture
+def pg_session(pg_url: str) -> Iterator[localchat.Session]:
+    """A session on a freshly migrated PostgreSQL database (see ``pg_url``)."""
+    localchat.reset_db(url=pg_url)
+    with localchat.open_store(url=pg_url).session() as s:
+        yield s
 
 
 _PG_TEST_LOCK = 0x6C6F63616C  # any fixed number, the same in every worker
@@ -71,3 +90,39 @@ _PG_TEST_LOCK = 0x6C6F63616C  # any fixed number, the same in every worker
 def db_path(tmp_path: Path) -> Path:
     """Where a test's own (not yet created) database file goes."""
     return tmp_path / "store" / "chat.db"
+
+
+@pytest.fixture
+def s(localchat_session: localchat.Session) -> localchat.Session:
+    """``localchat_session`` under the short name the repository tests use."""
+    return localchat_session
+
+
+@pytest.fixture
+def src(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A file to store, ``tmp_path/inbox/<name>``, outside any store.
+
+    A module or test names it and its bytes with ``@pytest.mark.src("Notes.TXT", b"...")``.
+    """
+    marker = request.node.get_closest_marker("src")
+    name, content = marker.args if marker is not None else ("upload.txt", b"hello")
+    path = tmp_path / "inbox" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def _every_row(s: localchat.Session) -> Rows:
+    return [
+        [tuple(row) for row in s.db.execute_sql(f'SELECT * FROM "{table}" ORDER BY 1')]
+        for table in (model._meta.table_name for model in ALL_MODELS)
+    ]
+
+
+@pytest.fixture
+def snapshot() -> Callable[[localchat.Session], Rows]:
+    """``snapshot(s)``: every row of every table as ``s`` sees it, in id order.
+
+    Take one before a call that must change nothing, and compare after it.
+    """
+    return _every_row

@@ -196,16 +196,3 @@ def test_many_conversations_import_in_one_call(localchat_session):
     assert import_messages(s, rows) == 3000
     for c in convs:
         assert len(list_messages_for_conversation(s, c.id, limit=2000)) == 1000
-
-
-def test_api_reference_examples_for_bulk_import_and_export_run():
-    import re
-    import textwrap
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text("utf-8")
-    section = text[text.index("\n## Bulk import and export\n") :]
-    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
-    body = "from localchat import local_session\nfrom localchat.repository import *\n"
-    body += "with local_session() as s:\n" + textwrap.indent(code, "    ")
-    exec(compile(body, "docs/api.md", "exec"), {})

@@ -463,18 +463,6 @@ def test_module_docstring_usage_example_runs(module):
     exec(compile(textwrap.dedent(block), f"{module} docstring", "exec"), {})
 
 
-def test_api_reference_examples_for_conversations_to_knowledge_run_in_order():
-    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text("utf-8")
-    start = text.index("\n## Conversations\n")
-    end = text.find("\n## ", text.index("\n## Knowledge chunks\n") + 1)
-    code = "\n".join(
-        re.findall(r"```python\n(.*?)```", text[start : end if end > 0 else None], re.S)
-    )
-    body = "from localchat import local_session\nfrom localchat.repository import *\n"
-    body += "with local_session() as s:\n" + textwrap.indent(code, "    ")
-    exec(compile(body, "docs/api.md", "exec"), {})
-
-
 @pytest.mark.parametrize("module", ["conversations", "messages", "exchanges", "knowledge"])
 def test_every_public_name_is_in_the_api_reference(module):
     text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text("utf-8")

@@ -17,19 +17,13 @@ from localchat.models import Document
 from localchat.repository import add_message, create_conversation, create_user
 from localchat.repository import documents as document_ops
 
+pytestmark = pytest.mark.src("Notes.TXT", b"Hello world")  # the `src` fixture's file
+
 STORED = re.compile(r"[0-9a-f]{32}\.txt")
 
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox" / "Notes.TXT"
-    path.parent.mkdir()
-    path.write_bytes(b"Hello world")
-    return path
 
 
 def files_in(folder: Path) -> list[str]:
@@ -330,16 +324,12 @@ def test_files_documentation_example_runs(code, tmp_path, monkeypatch):
     exec(compile(code, "docs/files.md", "exec"), {"__name__": "__docs__"})
 
 
-def test_api_reference_examples_for_documents_run_in_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def test_the_api_reference_documents_every_document_function():
+    """Its examples run in tests/test_docs.py, with every other section's."""
     text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text("utf-8")
     start = text.index("\n## Documents\n")
     end = text.find("\n## ", start + 1)
     section = text[start : end if end > 0 else None]
-    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
-    body = "from localchat import local_session\nfrom localchat.repository import *\n"
-    body += "with local_session() as s:\n" + textwrap.indent(code, "    ")
-    exec(compile(body, "docs/api.md", "exec"), {})
     for name in document_ops.__all__:
         assert f"`{name}(" in section
 

@@ -8,7 +8,7 @@ import pytest
 from playhouse.test_utils import assert_query_count
 
 from localchat import NotFound, ValidationError
-from localchat.models import Conversation, Message
+from localchat.models import Message
 from localchat.repository import (
     ChatExchange,
     add_chat_exchange,
@@ -41,13 +41,6 @@ def chat(localchat_session):
 
 def _fields(exchange):
     return {name: getattr(exchange, name) for name in FULL}
-
-
-def _snapshot():
-    return (
-        [tuple(r) for r in Message.select().order_by(Message.id).tuples()],
-        [tuple(r) for r in Conversation.select().tuples()],
-    )
 
 
 def test_exchange_round_trips_every_field(localchat_session, chat):
@@ -93,11 +86,11 @@ def test_exchange_without_a_reply_has_none_for_the_reply_fields(localchat_sessio
 
 
 @pytest.mark.parametrize("field", ["rag_prompt", "html_response", "context_used"])
-def test_reply_fields_without_a_reply_are_refused(localchat_session, chat, field):
-    before = _snapshot()
+def test_reply_fields_without_a_reply_are_refused(snapshot, localchat_session, chat, field):
+    before = snapshot(localchat_session)
     with pytest.raises(ValidationError, match="kept with the assistant reply"):
         add_chat_exchange(localchat_session, chat.id, "q", **{field: FULL[field]})
-    assert _snapshot() == before
+    assert snapshot(localchat_session) == before
 
 
 @pytest.mark.parametrize(
@@ -112,11 +105,13 @@ def test_reply_fields_without_a_reply_are_refused(localchat_session, chat, field
         ),
     ],
 )
-def test_bad_exchange_is_refused_and_nothing_is_written(localchat_session, chat, kwargs, error):
-    before = _snapshot()
+def test_bad_exchange_is_refused_and_nothing_is_written(
+    snapshot, localchat_session, chat, kwargs, error
+):
+    before = snapshot(localchat_session)
     with pytest.raises(error):
         add_chat_exchange(localchat_session, chat.id, **kwargs)
-    assert _snapshot() == before
+    assert snapshot(localchat_session) == before
 
 
 def test_exchange_in_a_missing_chat_is_not_found(localchat_session, chat):
@@ -202,12 +197,14 @@ def test_update_can_add_the_reply_later(localchat_session, chat):
         ({"user_message": 3}, "user_message must be a string"),
     ],
 )
-def test_bad_update_is_refused_and_changes_nothing(localchat_session, chat, fields, message):
+def test_bad_update_is_refused_and_changes_nothing(
+    snapshot, localchat_session, chat, fields, message
+):
     exch = add_chat_exchange(localchat_session, chat.id, "Hello")
-    before = _snapshot()
+    before = snapshot(localchat_session)
     with pytest.raises(ValidationError, match=message):
         update_chat_exchange(localchat_session, exch.id, **fields)
-    assert _snapshot() == before
+    assert snapshot(localchat_session) == before
 
 
 def test_update_of_a_missing_exchange_returns_none(localchat_session, chat):

@@ -18,17 +18,11 @@ from localchat.models import Document
 from localchat.repository import create_conversation, create_user, delete_conversation, delete_user
 from localchat.repository import documents as document_ops
 
+pytestmark = pytest.mark.src("a.txt", b"first")  # the `src` fixture's file
+
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox" / "a.txt"
-    path.parent.mkdir()
-    path.write_bytes(b"first")
-    return path
 
 
 @pytest.fixture

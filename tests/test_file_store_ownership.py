@@ -25,16 +25,10 @@ from localchat.models import Document
 from localchat.repository import documents as document_ops
 from localchat.schema import MIGRATIONS_DIR
 
+pytestmark = pytest.mark.src("report.txt", b"v1")  # the `src` fixture's file
+
 HEX = "0123456789abcdef0123456789abcdef"
 OLD_HEAD = "0004_message_bumps_conversation"
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox" / "report.txt"
-    path.parent.mkdir()
-    path.write_bytes(b"v1")
-    return path
 
 
 def identity(db: Path) -> str:

@@ -23,20 +23,14 @@ from localchat.files import (
 from localchat.models import Document
 from localchat.repository import documents as document_ops
 
+pytestmark = pytest.mark.src("Report.TXT", b"hello, world\n")  # the `src` fixture's file
+
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and FIFOs")
 STORED = re.compile(r"[0-9a-f]{32}(\.[a-z0-9]{1,16})?")
 
 
 class Boom(Exception):
     pass
-
-
-@pytest.fixture
-def src(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox" / "Report.TXT"
-    path.parent.mkdir()
-    path.write_bytes(b"hello, world\n")
-    return path
 
 
 def tree(root: Path) -> set[str]:

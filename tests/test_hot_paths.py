@@ -157,9 +157,7 @@ def test_a_store_dropped_from_the_cache_is_not_handed_out_again(tmp_path):
     from localchat import database
 
     store = open_store(tmp_path / "a.db")
-    with database._stores_lock:  # what the pytest plugin does when a test ends
-        for key in [k for k, v in database._stores.items() if v is store]:
-            del database._stores[key]
+    database.forget_store(store)  # what the pytest plugin does when a test ends
     assert open_store(tmp_path / "a.db") is not store
 
 

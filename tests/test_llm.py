@@ -31,11 +31,6 @@ HELLO = [{"role": "user", "content": "Hello"}]
 
 
 @pytest.fixture
-def s(localchat_session):
-    return localchat_session
-
-
-@pytest.fixture
 def svc(s):
     return create_service(
         s, "openai-prod", "openai", base_url="https://api.openai.com/v1", auth_ref="openai_key"

@@ -47,15 +47,6 @@ def _contents(messages):
     return [m.content for m in messages]
 
 
-def _snapshot():
-    """Everything a failed call must leave as it was."""
-    return (
-        [tuple(row) for row in Message.select().tuples()],
-        [tuple(row) for row in Conversation.select().tuples()],
-        [tuple(row) for row in Response.select().tuples()],
-    )
-
-
 # -- add_message -------------------------------------------------------------------
 
 
@@ -101,31 +92,31 @@ def test_new_message_bumps_the_conversation_updated_at_and_preview(localchat_ses
     ],
 )
 def test_bad_message_is_refused_and_nothing_changes(
-    localchat_session, conv, args, kwargs, error, message
+    snapshot, localchat_session, conv, args, kwargs, error, message
 ):
     add_message(localchat_session, conv.id, "user", "first")
-    before = _snapshot()
+    before = snapshot(localchat_session)
     with pytest.raises(error, match=re.escape(message)):
         add_message(localchat_session, conv.id, *args, **kwargs)
-    assert _snapshot() == before
+    assert snapshot(localchat_session) == before
 
 
 @pytest.mark.parametrize("key", [10_000, "5b3c8f0e-8a8e-4d52-9df1-1a2b3c4d5e6f"])
-def test_message_for_a_missing_conversation_is_not_found(localchat_session, conv, key):
-    before = _snapshot()
+def test_message_for_a_missing_conversation_is_not_found(snapshot, localchat_session, conv, key):
+    before = snapshot(localchat_session)
     with pytest.raises(NotFound, match="no conversation"):
         add_message(localchat_session, key, "user", "hi")
-    assert _snapshot() == before
+    assert snapshot(localchat_session) == before
 
 
-def test_parent_from_another_conversation_is_refused(localchat_session, conv):
+def test_parent_from_another_conversation_is_refused(snapshot, localchat_session, conv):
     s = localchat_session
     other = create_conversation(s)
     foreign = add_message(s, other.id, "user", "elsewhere")
-    before = _snapshot()
+    before = snapshot(localchat_session)
     with pytest.raises(ValidationError, match="belongs to conversation"):
         add_message(s, conv.id, "assistant", "reply", parent_id=foreign.id)
-    assert _snapshot() == before
+    assert snapshot(localchat_session) == before
 
 
 # -- the tree ----------------------------------------------------------------------

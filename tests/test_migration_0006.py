@@ -10,7 +10,6 @@ and full-text index; on PostgreSQL (sequences never go back) it does nothing.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 import sqlite3
 import textwrap
@@ -228,7 +227,7 @@ def _old_store(path: Path) -> Store:
         make.prompt()
         make.model()
         make.knowledge_chunk(title="Penguins", content="emperor penguins breed in winter")
-        log_generation(s, str(ada.id), "plan", {"a": 1}, {"b": 2})
+        log_generation(s, str(ada.id), "plan", {"a": 1}, {"b": 2}, "llama3")  # NOT NULL here
         gone = make.conversation(user=ada, title="deleted newest")
         add_message(s, gone.id, "user", "deleted with it")
         delete_conversation(s, gone.id)
@@ -242,7 +241,7 @@ def test_upgrading_keeps_every_row_index_trigger_and_search_index(tmp_path):
     rows, indexes, triggers = _rows(path), _schema(path, "index"), _schema(path, "trigger")
     assert {"message_fts_ai", "message_bumps_conversation"} <= set(triggers)
     store = Store(resolve(path))
-    assert store.upgrade()[-1] == NAME
+    assert store.upgrade(NAME)[-1] == NAME
     close_all()
     assert _rows(path) == rows
     assert _schema(path, "index") == indexes
@@ -340,7 +339,7 @@ def test_tables_views_and_triggers_0006_was_not_written_for_are_kept(tmp_path):
     close_all()
     rows, views = _rows(path), _schema(path, "view")
     triggers = _schema(path, "trigger")
-    assert store.upgrade()[-1] == NAME
+    assert store.upgrade(NAME)[-1] == NAME
     close_all()
     tables = _schema(path, "table")
     assert _id_column(tables["gadget"]).endswith("AUTOINCREMENT")
@@ -422,10 +421,8 @@ def _pg_schema(store: Store) -> list[tuple[Any, ...]]:
     return [*columns, *indexes, *sequences]
 
 
-def test_0006_changes_nothing_on_postgresql_where_ids_are_never_reused():
-    url = os.environ.get("LOCALCHAT_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set LOCALCHAT_TEST_POSTGRES_URL=postgresql://... to run on PostgreSQL")
+def test_0006_changes_nothing_on_postgresql_where_ids_are_never_reused(pg_url):
+    url = pg_url  # held by this test alone: other workers' tests use the same database
     drop_db(url=url)
     store = open_store(url=url)
     store.upgrade(_before())

@@ -23,13 +23,13 @@ from localchat.repository import (
     list_audit_logs_between,
     list_audit_logs_for_user,
     list_conversations_for_user,
+    list_knowledge_chunks_by_source,
     list_messages_for_conversation,
     list_models,
     list_prompts,
     list_services,
     list_users,
     log_generation,
-    search_knowledge_chunks_by_source,
     upsert_knowledge_chunk,
 )
 
@@ -81,8 +81,8 @@ LISTINGS: dict[str, tuple[Callable[..., list[Any]], Callable[[dict[str, Any]], d
     "list_prompts": (list_prompts, lambda w: {}),
     "list_services": (list_services, lambda w: {}),
     "list_models": (list_models, lambda w: {"service_id": "svc0"}),
-    "search_knowledge_chunks_by_source": (
-        search_knowledge_chunks_by_source,
+    "list_knowledge_chunks_by_source": (
+        list_knowledge_chunks_by_source,
         lambda w: {"source": "docs"},
     ),
     "list_all_knowledge_chunks": (list_all_knowledge_chunks, lambda w: {}),

@@ -18,12 +18,6 @@ from localchat.repository import (
     update_prompt,
 )
 
-
-@pytest.fixture
-def s(localchat_session):
-    return localchat_session
-
-
 GREETING = {"text": "Hello {name}"}
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import inspect
 import io
-import re
-import textwrap
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +21,6 @@ import pytest
 import localchat.repository as repo
 from localchat import export, search
 from localchat.errors import LocalchatError, NoSession, ValidationError
-from localchat.models import ALL_MODELS
 from localchat.repository import (
     _passwords,
     add_chat_exchange,
@@ -84,7 +81,6 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
         full_name="New One", external_id="ext-new", is_active=True,
     ),
     "get_user": lambda w: dict(user_id=w.user.id),
-    "get_user_by_id": lambda w: dict(user_id=w.user.id),
     "get_user_by_email": lambda w: dict(email="ada@example.org"),
     "get_user_by_username": lambda w: dict(username="ada"),
     "get_user_by_external_id": lambda w: dict(external_id="ext-ada"),
@@ -129,10 +125,6 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
     ),
     "archive_conversation": lambda w: dict(conversation_id=w.conv.id),
     "delete_conversation": lambda w: dict(conversation_id=w.conv.id),
-    "create_chat_session": lambda w: dict(user_id=w.user.id, title="chat"),
-    "get_chat_session": lambda w: dict(conversation_id=w.conv.id),
-    "update_chat_session": lambda w: dict(conversation_id=w.conv.id, title="n"),
-    "delete_chat_session": lambda w: dict(conversation_id=w.conv.id),
     # messages
     "add_message": lambda w: dict(
         conversation_id=w.conv.id, sender_type="user", content="x", role_metadata={"k": [1]},
@@ -203,7 +195,7 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
     ),
     "get_knowledge_chunk_by_id": lambda w: dict(chunk_id=w.chunk.id),
     "get_knowledge_chunk_by_external_id": lambda w: dict(external_id="c1", source="docs"),
-    "search_knowledge_chunks_by_source": lambda w: dict(source="docs", limit=10, offset=0),
+    "list_knowledge_chunks_by_source": lambda w: dict(source="docs", limit=10, offset=0),
     "list_all_knowledge_chunks": lambda w: dict(limit=10, offset=0),
     "delete_knowledge_chunk": lambda w: dict(chunk_id=w.chunk.id),
     # audit
@@ -248,7 +240,10 @@ OTHER_CALLS: dict[str, tuple[Callable[..., Any], Callable[[Any], dict[str, Any]]
     ),
     "search.search_messages": (search.search_messages, lambda w: dict(query="hello", limit=5)),
     "search.search_conversations": (search.search_conversations, lambda w: dict(query="hello")),
-    "search.search_knowledge": (search.search_knowledge, lambda w: dict(query="text")),
+    "search.search_knowledge_chunks": (
+        search.search_knowledge_chunks,
+        lambda w: dict(query="text"),
+    ),
     "search_index.rebuild_search_index": (search_index.rebuild_search_index, lambda w: dict()),
 }
 
@@ -361,14 +356,6 @@ class _Undo(Exception):
     """Raised to roll a call's savepoint back after it was checked."""
 
 
-def _snapshot(s: Any) -> list[list[tuple[Any, ...]]]:
-    """Every row of every table, in id order."""
-    return [
-        [tuple(row) for row in s.db.execute_sql(f'SELECT * FROM "{table}" ORDER BY 1')]
-        for table in (m._meta.table_name for m in ALL_MODELS)
-    ]
-
-
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) < 40 else text[:30] + f"... ({len(text)} chars)"
@@ -385,11 +372,13 @@ def _positions(fn: Callable[..., Any], baseline: dict[str, Any]) -> list[str]:
     return ["session", *named, *(k for k in baseline if k not in params)]
 
 
-def _sweep(s: Any, name: str, world: Any, values: list[Any] = HOSTILE) -> list[str]:
+def _sweep(
+    s: Any, name: str, world: Any, snapshot: Callable[[Any], Any], values: list[Any] = HOSTILE
+) -> list[str]:
     """Every hostile value in every position of ``name``; what went wrong, as text."""
     fn = _function(name)
     problems = []
-    before = _snapshot(s)  # each call is rolled back after it is checked
+    before = snapshot(s)  # each call is rolled back after it is checked
     for position in _positions(fn, _call_args(name, world)):
         for value in values:
             kwargs = _call_args(name, world)
@@ -404,7 +393,7 @@ def _sweep(s: Any, name: str, world: Any, values: list[Any] = HOSTILE) -> list[s
                     try:
                         _consume(fn(session, **kwargs))
                     except LocalchatError:
-                        if _snapshot(s) != before:
+                        if snapshot(s) != before:
                             problems.append(f"{where}: refused, but the database changed")
                     except Exception as exc:  # noqa: BLE001 -- what the sweep looks for
                         problems.append(f"{where}: {type(exc).__name__}: {str(exc)[:150]}")
@@ -422,19 +411,21 @@ def cheap_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("name", SWEPT)
 def test_hostile_arguments_raise_only_localchat_errors_and_change_nothing(
-    name, localchat_session, cheap_passwords
+    name, localchat_session, cheap_passwords, snapshot
 ):
     world = build_world(localchat_session, password_hash=hash_password("pw"))
-    assert _sweep(localchat_session, name, world) == []
+    assert _sweep(localchat_session, name, world, snapshot) == []
 
 
-def test_hostile_arguments_raise_only_localchat_errors_on_postgresql(pg_session, monkeypatch):
+def test_hostile_arguments_raise_only_localchat_errors_on_postgresql(
+    pg_session, monkeypatch, snapshot
+):
     monkeypatch.setattr(_passwords, "SCRYPT_PARAMS", (2, 1, 1))
     world = build_world(pg_session, password_hash=hash_password("pw"))
     problems = [
         problem
         for name in SWEPT
-        for problem in _sweep(pg_session, name, world, HOSTILE_ON_POSTGRESQL)
+        for problem in _sweep(pg_session, name, world, snapshot, HOSTILE_ON_POSTGRESQL)
     ]
     assert problems == []
 
@@ -478,16 +469,6 @@ def test_counts_are_refused_past_what_every_backend_stores(localchat_session, wh
         _function(name)(localchat_session, **{**_call_args(name, world), arg: 2**31 - 1})
     else:
         record_response(localchat_session, world.reply.id, "m", **{arg: 2**31 - 1})
-
-
-def test_the_api_reference_conventions_examples_run():
-    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text("utf-8")
-    start = text.index("\n## Conventions\n")
-    section = text[start : text.index("\n## ", start + 1)]
-    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
-    body = "from localchat import local_session\nfrom localchat.repository import *\n"
-    body += "with local_session() as s:\n" + textwrap.indent(code, "    ")
-    exec(compile(body, "docs/api.md#conventions", "exec"), {})
 
 
 @pytest.mark.parametrize("fp", [io.BytesIO(), "out.jsonl", None])

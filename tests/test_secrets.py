@@ -31,11 +31,6 @@ def fast_hashing(monkeypatch):
 
 
 @pytest.fixture
-def s(localchat_session):
-    return localchat_session
-
-
-@pytest.fixture
 def ada(s):
     return create_user(s, "ada@example.org", hash_password("s3cret"), username="ada")
 
@@ -126,17 +121,3 @@ def test_set_password_refuses_an_empty_or_non_text_password(s, ada, password):
     with pytest.raises(ValidationError):
         set_password(s, ada.id, password)
     assert get_user(s, ada.id).password_hash == before
-
-
-def test_api_reference_examples_for_users_to_the_audit_log_run_in_order():
-    import re
-    import textwrap
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text("utf-8")
-    section = text[text.index("\n## Users\n") : text.index("\n## Conversations\n")]
-    code = "\n".join(re.findall(r"```python\n(.*?)```", section, re.S))
-    body = "from localchat import InvocationParams, local_session\n"
-    body += "from localchat.repository import *\n"
-    body += "with local_session() as s:\n" + textwrap.indent(code, "    ")
-    exec(compile(body, "docs/api.md", "exec"), {})

@@ -47,11 +47,6 @@ def fast_hashing(monkeypatch):
     monkeypatch.setattr(_passwords, "SCRYPT_PARAMS", FAST)
 
 
-@pytest.fixture
-def s(localchat_session):
-    return localchat_session
-
-
 # -- create / get -------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ class AuditLog(BaseModel):
     document_version = CharField(default="1.0")
     input_data = JSONField()
     generated_text = JSONField()
-    model_used = CharField(default="gpt-4o")
+    model_used = CharField(null=True)  # None: the caller named no model
     tokens_used = IntegerField(null=True)
     generation_time_ms = IntegerField(null=True)
     status = CharField(default="success", max_length=16)

@@ -14,6 +14,10 @@ is missing, ``update_*`` returns None when missing, ``delete_*`` returns a
 bool. Invalid values raise ``ValidationError``, a uniqueness clash raises
 ``Conflict``; a failed call leaves the database exactly as it was. Listings take
 any positive ``limit`` (None: every row) and any ``offset`` of 0 or more.
+
+``__all__`` holds each function once, under its canonical name; the source
+documents' second names (``get_user_by_id``, ``create_chat_session``, ...) stay
+importable from here and are listed in :mod:`localchat.compat`.
 """
 
 from __future__ import annotations
@@ -33,13 +37,21 @@ from . import (
 from .audit import *  # noqa: F403
 from .bulk import *  # noqa: F403
 from .conversations import *  # noqa: F403
+from .conversations import (  # noqa: F401  (aliases: see localchat.compat)
+    create_chat_session,
+    delete_chat_session,
+    get_chat_session,
+    update_chat_session,
+)
 from .documents import *  # noqa: F403
 from .exchanges import *  # noqa: F403
 from .knowledge import *  # noqa: F403
+from .knowledge import search_knowledge_chunks_by_source  # noqa: F401
 from .llm import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .prompts import *  # noqa: F403
 from .users import *  # noqa: F403
+from .users import get_user_by_id  # noqa: F401
 
 __all__ = [
     name

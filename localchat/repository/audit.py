@@ -4,10 +4,10 @@
     from localchat.repository import error_rate, list_audit_logs_for_user, log_generation
 
     with local_session() as s:
-        log_generation(s, user_id="user_123", document_type="treatment_summary",
-                       input_data={"treatment_type": "clear aligners"},
-                       generated_text={"title": "Your Treatment Plan"},
-                       tokens_used=450, generation_time_ms=1250)
+        log_generation(s, user_id="user_123", document_type="summary",
+                       input_data={"topic": "release notes"},
+                       generated_text={"title": "What changed"},
+                       model_used="llama3.1", tokens_used=450, generation_time_ms=1250)
         list_audit_logs_for_user(s, "user_123")     # newest first
         error_rate(s)                               # 0.0
 
@@ -75,21 +75,27 @@ def log_generation(
     document_type: str,
     input_data: dict[str, Any],
     generated_text: dict[str, Any],
-    model_used: str = "gpt-4o",
+    model_used: str | None = None,
     tokens_used: int | None = None,
     generation_time_ms: int | None = None,
     status: str = "success",
     error_message: str | None = None,
     document_version: str = "1.0",
 ) -> AuditLog:
-    """Record one generation event (``status`` is "success" or "error")."""
+    """Record one generation event (``status`` is "success" or "error").
+
+    ``model_used`` names the model that generated the text; None (the default)
+    stores no model.
+    """
     return AuditLog.create(
         user_id=_user_id(user_id),
         document_type=check_text("document_type", document_type, max_length=255),
         document_version=check_text("document_version", document_version, max_length=255),
         input_data=check_json("input_data", input_data, dict_only=True),
         generated_text=check_json("generated_text", generated_text, dict_only=True),
-        model_used=check_text("model_used", model_used, max_length=255),
+        model_used=None
+        if model_used is None
+        else check_text("model_used", model_used, max_length=255),
         tokens_used=None if tokens_used is None else check_count("tokens_used", tokens_used),
         generation_time_ms=None
         if generation_time_ms is None
@@ -185,8 +191,11 @@ def _day(value: Any) -> _dt.date:
 @operation
 def tokens_per_model_per_day(
     s: Session, since: _When = None, until: _When = None
-) -> list[tuple[_dt.date, str, int]]:
-    """``[(UTC day, model_used, tokens)]`` summed over entries with a token count."""
+) -> list[tuple[_dt.date, str | None, int]]:
+    """``[(UTC day, model_used, tokens)]`` summed over entries with a token count.
+
+    Entries that named no model are summed under ``None``, after the named models of that day.
+    """
     day: Any
     if isinstance(s.db, peewee.SqliteDatabase):
         day = fn.DATE(AuditLog.created_at)
@@ -196,7 +205,7 @@ def tokens_per_model_per_day(
         AuditLog.select(day, AuditLog.model_used, fn.SUM(AuditLog.tokens_used))
         .where(AuditLog.tokens_used.is_null(False))
         .group_by(day, AuditLog.model_used)
-        .order_by(day, AuditLog.model_used)
+        .order_by(day, AuditLog.model_used.asc(nulls="LAST"))
     )
     rows = _within(query, since, until).tuples()
     return [(_day(d), model, int(tokens)) for d, model, tokens in rows]

@@ -22,10 +22,11 @@ id is kept in ``external_id``; a string names the conversation whose
 Owners are given as ``user_id`` (id, uuid or ``User``) or ``user_email``.
 
 ``last_message`` is a preview: text longer than 200 characters is cut to 199
-and an ellipsis (the rule of every new message, see ``_bump.py``). The
-chat-session names (``create_chat_session``, ``get_chat_session``,
+and an ellipsis (the rule of every new message, see ``_bump.py``). The source
+documents' chat-session names (``create_chat_session``, ``get_chat_session``,
 ``update_chat_session``, ``delete_chat_session``) are the same functions under
-a second name.
+a second name: aliases, importable from here and from :mod:`localchat.compat`,
+not in ``__all__``.
 """
 
 from __future__ import annotations
@@ -67,10 +68,6 @@ __all__ = [
     "update_conversation",
     "archive_conversation",
     "delete_conversation",
-    "create_chat_session",
-    "get_chat_session",
-    "update_chat_session",
-    "delete_chat_session",
 ]
 
 
@@ -312,6 +309,7 @@ def delete_conversation(s: Session, conversation_id: int | str | Conversation) -
     return bool(conv.delete_instance())
 
 
+# Aliases (see localchat.compat), not in __all__.
 create_chat_session = create_conversation
 get_chat_session = get_conversation_by_id
 update_chat_session = update_conversation

@@ -1,10 +1,10 @@
 """Chat exchanges: a user message and its assistant reply, seen as one record.
 
     from localchat import local_session
-    from localchat.repository import add_chat_exchange, create_chat_session, list_chat_exchanges
+    from localchat.repository import add_chat_exchange, create_conversation, list_chat_exchanges
 
     with local_session() as s:
-        chat = create_chat_session(s, title="Support")
+        chat = create_conversation(s, title="Support")
         exch = add_chat_exchange(s, chat.id, user_message="Hello", rag_prompt="Prompt",
                                  assistant_message="Hi!", html_response="<p>Hi!</p>",
                                  context_used=[{"info": "test"}])

@@ -2,7 +2,7 @@
 
     from localchat import local_session
     from localchat.repository import (
-        bulk_upsert_knowledge_chunks, search_knowledge_chunks_by_source, upsert_knowledge_chunk)
+        bulk_upsert_knowledge_chunks, list_knowledge_chunks_by_source, upsert_knowledge_chunk)
 
     with local_session() as s:
         upsert_knowledge_chunk(s, "docs", "Run pip install.", external_id="install",
@@ -11,7 +11,7 @@
             {"source": "docs", "content": "Content 1", "external_id": "doc1"},
             {"source": "docs", "content": "Content 2", "external_id": "doc2"},
         ])
-        len(search_knowledge_chunks_by_source(s, "docs"))   # 3
+        len(list_knowledge_chunks_by_source(s, "docs"))   # 3
 
 A chunk is the same chunk when it has the same ``(source, external_id)``; an
 upsert then updates it in place. Without an ``external_id``, a chunk whose
@@ -39,7 +39,7 @@ __all__ = [
     "bulk_upsert_knowledge_chunks",
     "get_knowledge_chunk_by_id",
     "get_knowledge_chunk_by_external_id",
-    "search_knowledge_chunks_by_source",
+    "list_knowledge_chunks_by_source",
     "list_all_knowledge_chunks",
     "delete_knowledge_chunk",
 ]
@@ -228,13 +228,17 @@ def get_knowledge_chunk_by_external_id(
 
 
 @operation
-def search_knowledge_chunks_by_source(
+def list_knowledge_chunks_by_source(
     s: Session, source: str, limit: int | None = 100, offset: int = 0
 ) -> list[KnowledgeChunk]:
     """The chunks of one source, in insertion order."""
     source = check_text("source", source, allow_empty=True)
     query = KnowledgeChunk.select().where(KnowledgeChunk.source == source)
     return paginate(query.order_by(KnowledgeChunk.id), limit, offset)
+
+
+#: The source documents' name (a listing, not a search): an alias (see localchat.compat).
+search_knowledge_chunks_by_source = list_knowledge_chunks_by_source
 
 
 @operation

@@ -45,7 +45,6 @@ from .documents import release_owned_files
 __all__ = [
     "create_user",
     "get_user",
-    "get_user_by_id",
     "get_user_by_email",
     "get_user_by_username",
     "get_user_by_external_id",
@@ -180,7 +179,7 @@ def get_user(s: Session, user_id: int | str) -> User | None:
     return get_row(User, user_id)
 
 
-get_user_by_id = get_user
+get_user_by_id = get_user  # an alias (localchat.compat), not in __all__
 
 
 @operation

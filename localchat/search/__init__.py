@@ -18,3 +18,4 @@ highlights) and :mod:`~localchat.search.hits` (what a search returns). See
 
 from .queries import *  # noqa: F403
 from .queries import __all__ as __all__
+from .queries import search_knowledge as search_knowledge  # an alias (localchat.compat)

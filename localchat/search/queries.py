@@ -1,66 +1,21 @@
 """Full-text search over messages, conversations and knowledge chunks (SQLite FTS5).
 
     from localchat import local_session
-    from localchat.search import search_conversations, search_knowledge, search_messages
+    from localchat.search import search_conversations, search_knowledge_chunks, search_messages
 
     with local_session() as s:
         for hit in search_messages(s, "munchen trip", user_id=1, limit=20):
             print(hit.score, hit.conversation.title, hit.snippet)  # "... the [München] [trip] ..."
         search_conversations(s, "invoice")          # one hit per conversation
-        search_knowledge(s, "reset password", source="docs", limit=5)  # chunks for a prompt
+        search_knowledge_chunks(s, "reset password", source="docs", limit=5)  # for a prompt
 
 The indexes are made by migration 0002 and kept current by triggers, so every
 write path (repository functions, bulk import, raw SQL) is searchable at once.
-
-**Queries.** Plain text is a list of words, all of which must occur (in any
-order, any case, with or without diacritics). Punctuation is never query
-syntax: quotes, ``-``, ``*``, ``:``, ``NEAR``, ``AND``, parentheses and emoji are
-just text, so a search box can never raise a syntax error. Every word is
-quoted as an FTS5 string; words with no letter or digit (emoji, ``--``) are
-ignored. ``advanced=True`` passes FTS5 query syntax through (phrases,
-``OR``/``NOT``, ``NEAR(...)``, ``prefix*``, ``title:``) and turns a malformed query
-into ``ValidationError``. peewee's ``FTS5Model.web_query`` was considered for
-plain text and not used: it reads ``-word`` as exclusion and ``OR`` as an
-operator, which is search-engine syntax, not the plain words a chat search
-box receives (searching for ``-O2`` must find ``-O2``).
-
-**Tokenizer: ``porter unicode61 remove_diacritics 2``.** ``unicode61`` splits on
-Unicode word boundaries and folds case for every script; ``remove_diacritics 2``
-folds accents, including letters carrying several (``Munchen`` finds
-``München``, ``ecole`` finds ``école``; mode 2 fixes mode 1's misses on composed
-characters). ``porter`` stems English suffixes on top (``run`` finds
-``running``, ``errors`` finds ``error``): chat with language models is mostly
-English and inflection is the commonest reason a search misses. It is applied
-identically to text and query, so in other languages it only conflates a few
-word forms (e.g. French plurals) and never loses a match; non-Latin scripts
-pass through untouched. ``trigram`` was rejected: three times the index size,
-no matches for words under three characters, and no diacritic folding on the
-SQLite versions Python ships today. Limits, tested and documented in
-``docs/search.md``: Cyrillic ``ё`` and ``е`` stay distinct letters; Chinese and
-Japanese have no spaces, so a run of ideographs is one token that matches
-only whole (``advanced=True`` with ``東京*`` finds runs that start with it);
-emoji are not indexed.
-
-**Ranking.** bm25; ``score`` is ``-bm25`` (higher is better). A word found in
-more than ``horizon`` messages (default 10,000) is ranked among its newest
-``horizon`` matches: bm25 must score every candidate, and a word that common
-says little about relevance, so recency decides. ``horizon=None`` ranks all.
-bm25 reads every match inside a row, so a row of more than
-:data:`SCORED_WORDS` words is not scored: score 0, ranked after scored rows.
-
-**Bounded work.** A query over :data:`~localchat.search.index.MAX_QUERY_LENGTH`
-characters or :data:`~localchat.search.index.MAX_QUERY_TERMS` words, or with a
-prefix shorter than three letters, raises ``ValidationError``. The page is
-ranked as ids only, then its rows are read and their snippets made by
-:mod:`localchat.search.snippet` from bounded windows (never FTS5's
-``snippet()`` on the store, which is quadratic in a row's matches). The
-functions only read: no savepoint, only ``SELECT`` on the store.
-
-**Table rebuilds.** A migration that rebuilds ``message``, ``conversation`` or
-``knowledge_chunk`` on SQLite drops their triggers; wrap it in
-:func:`keep_triggers` (see ``docs/search.md``).
-
-PostgreSQL is not supported yet: the functions raise :class:`Unsupported`.
+Plain text is a list of words, never query syntax (``advanced=True`` passes
+FTS5 syntax through); every query is bounded. What a query means, the
+tokenizer, ranking, bounded snippets, migrations that rebuild a table
+(:func:`keep_triggers`) and the measurements: ``docs/search.md``. SQLite only:
+on PostgreSQL the functions raise :class:`Unsupported`.
 """
 
 from __future__ import annotations
@@ -112,7 +67,7 @@ __all__ = [
     "fts_query",
     "search_messages",
     "search_conversations",
-    "search_knowledge",
+    "search_knowledge_chunks",
     "rebuild_search_index",
     "keep_triggers",
 ]
@@ -355,7 +310,7 @@ def _conversation_hits(
 
 @needs_fts
 @read_operation
-def search_knowledge(
+def search_knowledge_chunks(
     s: Session,
     query: str,
     *,
@@ -395,3 +350,8 @@ def search_knowledge(
         KnowledgeHit(c, text, score_of(score))
         for c, text, (_, score) in zip(rows, texts, page, strict=True)
     ]
+
+
+#: The earlier name (``docs/search.md`` before the names were settled): an alias
+#: (see :mod:`localchat.compat`), not in ``__all__``.
+search_knowledge = search_knowledge_chunks
