@@ -154,7 +154,9 @@ def import_path(
             owner = _owner(s, user)
             loader = Loader(s, owner_id=owner, progress=progress)
             try:
-                for where, record in _records(fmt, name, loader, {"attachments_dir": attachments_dir}):
+                for where, record in _records(
+                    fmt, name, loader, {"attachments_dir": attachments_dir}
+                ):
                     loader.add(where, record)
                 result = loader.finish()
             finally:

@@ -128,7 +128,8 @@ def iter_json_array(fp: IO[bytes], name: str) -> Iterator[Any]:
             except json.JSONDecodeError as exc:
                 if len(buf) - pos > MAX_OBJECT_BYTES:
                     raise ValidationError(
-                        f"{name}: conversation #{index + 1} is larger than {MAX_OBJECT_BYTES} bytes."
+                        f"{name}: conversation #{index + 1} is larger than "
+                        f"{MAX_OBJECT_BYTES} bytes."
                     ) from None
                 if not more():
                     raise ValidationError(
@@ -248,7 +249,9 @@ def message_text(content: Any) -> str:
         return "\n".join(p for p in out if p)
     if kind == "user_editable_context":
         keys = ("user_profile", "user_instructions")
-        return "\n\n".join(content[k] for k in keys if isinstance(content.get(k), str) and content[k])
+        return "\n\n".join(
+            content[k] for k in keys if isinstance(content.get(k), str) and content[k]
+        )
     if kind == "model_editable_context":
         return str(content.get("model_set_context") or "")
     if kind == "thoughts":
@@ -276,8 +279,8 @@ def _order(mapping: dict[str, Any], where: str) -> list[tuple[str, str | None]]:
         if parent is not None and (not isinstance(parent, str) or parent not in mapping):
             parent = None  # a dangling parent: the node becomes a root
         children.setdefault(parent, []).append(key)
-    for key, kids in children.items():  # creation order where the export lists it
-        listed = mapping[key].get("children") if key is not None else None
+    for above, kids in children.items():  # creation order where the export lists it
+        listed = mapping[above].get("children") if above is not None else None
         if isinstance(listed, list):
             rank = {c: i for i, c in enumerate(listed) if isinstance(c, str)}
             kids.sort(key=lambda c: rank.get(c, len(rank)))
@@ -433,7 +436,10 @@ def chatgpt_records(path: str, loader: Loader) -> Iterator[tuple[str, dict[str, 
 
 
 def _emit(
-    group: list[tuple[dict[str, Any], list[Any], list[Any]]], src: _Source, loader: Loader, tmp: Path
+    group: list[tuple[dict[str, Any], list[Any], list[Any]]],
+    src: _Source,
+    loader: Loader,
+    tmp: Path,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     for conv, _, _ in group:
         yield f"conversation {conv['external_id']}", conv

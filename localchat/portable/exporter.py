@@ -40,7 +40,7 @@ import peewee
 
 from .. import __version__
 from ..database import Session
-from ..errors import NotFound, ValidationError
+from ..errors import ValidationError
 from ..models import Conversation, Document
 from ..repository import get_conversation_by_id, get_user, get_user_by_email
 from ..schema import HISTORY_TABLE
@@ -57,7 +57,8 @@ _PAGE = 2000
 class ExportFilter:
     """Which conversations to export (all by default).
 
-    ``user``: an id, uuid or email; ``conversation``: an id or uuid;
+    ``user``: an id, uuid or email; ``conversation``: an id or uuid (one
+    that names no row chooses nothing: the export holds no conversation);
     ``since`` / ``until``: the conversation's ``updated_at`` is >= since and
     < until; ``archived``: True for archived ones only, False for active ones only.
     """
@@ -82,16 +83,12 @@ def _conversation_where(s: Session, flt: ExportFilter) -> tuple[str, list[Any]]:
     if flt.user is not None:
         by_mail = isinstance(flt.user, str) and "@" in flt.user
         user = get_user_by_email(s, flt.user) if by_mail else get_user(s, flt.user)
-        if user is None:
-            raise NotFound(f"no user {flt.user!r} (give an id, uuid or email).")
         parts.append(f'c."user_id" = {p}')
-        params.append(user.id)
+        params.append(-1 if user is None else user.id)  # no such user: nothing is chosen
     if flt.conversation is not None:
         conv = get_conversation_by_id(s, flt.conversation)
-        if conv is None:
-            raise NotFound(f"no conversation {flt.conversation!r} (give an id or uuid).")
         parts.append(f'c."id" = {p}')
-        params.append(conv.id)
+        params.append(-1 if conv is None else conv.id)
     for bound, op in ((flt.since, ">="), (flt.until, "<")):
         if bound is not None:
             if not isinstance(bound, _dt.datetime):
@@ -107,18 +104,18 @@ def _conversation_where(s: Session, flt: ExportFilter) -> tuple[str, list[Any]]:
 def _scope(spec: TableSpec, chosen: str) -> str | None:
     """The WHERE (on alias ``t``) of ``spec``'s rows under a filter, or None: not exported."""
     inside = f'SELECT c."id" FROM "conversation" c WHERE {chosen}'
-    if spec.type == "user":
+    if spec.kind == "user":
         return f't."id" IN (SELECT c."user_id" FROM "conversation" c WHERE {chosen})'
-    if spec.type in ("conversation",):
+    if spec.kind in ("conversation",):
         return f't."id" IN ({inside})'
-    if spec.type == "message":
+    if spec.kind == "message":
         return f't."conversation_id" IN ({inside})'
-    if spec.type == "response":
+    if spec.kind == "response":
         return (
             f't."message_id" IN (SELECT m."id" FROM "message" m '
             f'WHERE m."conversation_id" IN ({inside}))'
         )
-    if spec.type == "document":
+    if spec.kind == "document":
         return f't."conversation_id" IN ({inside})'
     return None
 
@@ -158,7 +155,7 @@ class _Reader:
         while True:
             page = self.db.execute_sql(self.sql, [last, *params]).fetchall()
             for row in page:
-                record = {"type": self.spec.type}
+                record = {"type": self.spec.kind}
                 for name, conv, value in zip(names, convert, row[1:], strict=True):
                     record[name] = to_json_value(None if value is None else conv(value))
                 yield row[0], record
@@ -181,7 +178,7 @@ def iter_export_records(
             continue
         uses = params * where.count(chosen) if flt.active else []
         readers.append((_Reader(db, spec, where, include_secrets), uses))
-    counts = {r.spec.type: int(db.execute_sql(r.count_sql, p).fetchone()[0]) for r, p in readers}
+    counts = {r.spec.kind: int(db.execute_sql(r.count_sql, p).fetchone()[0]) for r, p in readers}
     yield {
         "type": "header",
         "format": FORMAT,
@@ -197,7 +194,7 @@ def iter_export_records(
     sent: set[str] = set()
     for reader, uses in readers:
         for row_id, record in reader.rows(uses):
-            if reader.spec.type == "document":
+            if reader.spec.kind == "document":
                 yield from _file_records(s, row_id, record, sent)
             yield record
 
@@ -256,25 +253,35 @@ def export_store(
     flt: ExportFilter | None = None,
     *,
     include_secrets: bool = False,
+    as_json: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
     """Write the export to the text file ``fp``; returns the records written per type.
 
     Use a read session (``store.read_session()``): the export is one snapshot.
-    ``include_secrets=True`` also writes password hashes. ``progress`` is
-    called with the number of records written so far, every 1,000 records.
+    ``include_secrets=True`` also writes password hashes. ``as_json=True``
+    writes the same records as one JSON document, ``{"header": {...},
+    "records": [...]}`` (for other programs; ``import`` reads the lines).
+    ``progress`` is called with the number of records written so far.
     """
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     written: dict[str, int] = {}
     n = 0
     for record in iter_export_records(s, flt, include_secrets=include_secrets):
-        fp.write(dumps(record))
-        fp.write("\n")
         kind = record["type"]
+        if as_json:
+            if kind == "header":
+                fp.write('{"header": ' + dumps(record) + ', "records": [')
+            else:
+                fp.write(("\n" if n == 1 else ",\n") + dumps(record))
+        else:
+            fp.write(dumps(record))
+            fp.write("\n")
         if kind != "header":
             written[kind] = written.get(kind, 0) + 1
         n += 1
         if progress is not None and n % 1000 == 0:
             progress(n)
+    if as_json:
+        fp.write("]}\n")
     return written
-

@@ -100,8 +100,12 @@ class _Db:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        self.tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        self.columns = {t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in self.tables}
+        self.tables = {
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        self.columns = {
+            t: {r[1] for r in conn.execute(f'PRAGMA table_info("{t}")')} for t in self.tables
+        }
 
     def col(self, table: str, column: str) -> str:
         return f'"{column}"' if column in self.columns.get(table, ()) else f'NULL AS "{column}"'
@@ -163,7 +167,9 @@ class _Builder:
         message["model"] = turn["model"]
         message["metadata"]["turn_id"] = turn["id"]
         if turn["schema_id"]:
-            found = self.db.rows('SELECT "content" FROM "schemas" WHERE "id" = ?', (turn["schema_id"],))
+            found = self.db.rows(
+                'SELECT "content" FROM "schemas" WHERE "id" = ?', (turn["schema_id"],)
+            )
             message["metadata"]["schema"] = _json(found[0][0]) if found else turn["schema_id"]
 
     def attachment(self, message: dict[str, Any], att: sqlite3.Row, order: int) -> None:
@@ -171,7 +177,8 @@ class _Builder:
         message["metadata"].setdefault("attachments", []).append(info)
         name = os.path.basename(att["path"] or urllib.parse.urlparse(att["url"] or "").path)
         if not name:  # stored by content: no name of its own
-            name = f"attachment-{str(att['id'])[:12]}{mimetypes.guess_extension(att['type'] or '') or ''}"
+            ext = mimetypes.guess_extension(att["type"] or "") or ""
+            name = f"attachment-{str(att['id'])[:12]}{ext}"
         doc: dict[str, Any] = {
             "type": "document",
             "uuid": _uid(self.cid, message["uuid"], "attachment", att["id"], order),
@@ -190,7 +197,10 @@ class _Builder:
             tmp.write_bytes(bytes(att["content"]))
             source = tmp
         elif att["path"]:
-            for candidate in (att["path"], os.path.join(self.attachments_dir or "", os.path.basename(att["path"]))):
+            for candidate in (
+                att["path"],
+                os.path.join(self.attachments_dir or "", os.path.basename(att["path"])),
+            ):
                 if self.attachments_dir or candidate == att["path"]:
                     if os.path.isfile(candidate):
                         source = Path(candidate)
@@ -231,7 +241,9 @@ def _legacy(db: _Db, b: _Builder) -> None:
         if prompt[0] or not results:
             user = b.message(f"{r['id']}:user", "user", prompt[0], at, {"fragments": prompt[1]})
             if db.has("prompt_attachments"):
-                for order, att in enumerate(_attachments(db, "prompt_attachments", "response_id", r["id"])):
+                for order, att in enumerate(
+                    _attachments(db, "prompt_attachments", "response_id", r["id"])
+                ):
                     b.attachment(user, att, order)
         calls = _tool_rows(db, "tool_calls", r["id"], ("name", "arguments", "tool_call_id"))
         for call in calls:
@@ -246,14 +258,19 @@ def _fragments(db: _Db, table: str, response_id: str, text: str | None) -> tuple
         return text or "", []
     rows = db.rows(
         f'SELECT f."id", f."hash", f."source", f."content" FROM "{table}" x '
-        f'JOIN "fragments" f ON f."id" = x."fragment_id" WHERE x."response_id" = ? ORDER BY x."order"',
+        f'JOIN "fragments" f ON f."id" = x."fragment_id" '
+        'WHERE x."response_id" = ? ORDER BY x."order"',
         (response_id,),
     )
     pieces = [r["content"] for r in rows] + ([text] if text else [])
-    return "\n".join(pieces), [{"id": r["id"], "hash": r["hash"], "source": r["source"]} for r in rows]
+    return "\n".join(pieces), [
+        {"id": r["id"], "hash": r["hash"], "source": r["source"]} for r in rows
+    ]
 
 
-def _tool_rows(db: _Db, table: str, response_id: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+def _tool_rows(
+    db: _Db, table: str, response_id: str, keys: tuple[str, ...]
+) -> list[dict[str, Any]]:
     if not db.has(table):
         return []
     cols = ", ".join(db.col(table, k) for k in keys)
@@ -264,7 +281,8 @@ def _tool_rows(db: _Db, table: str, response_id: str, keys: tuple[str, ...]) -> 
 def _attachments(db: _Db, table: str, key: str, value: Any) -> list[sqlite3.Row]:
     return db.rows(
         f'SELECT a."id", a."type", a."path", a."url", a."content" FROM "{table}" x '
-        f'JOIN "attachments" a ON a."id" = x."attachment_id" WHERE x."{key}" = ? ORDER BY x."order"',
+        f'JOIN "attachments" a ON a."id" = x."attachment_id" '
+        f'WHERE x."{key}" = ? ORDER BY x."order"',
         (value,),
     )
 
@@ -277,7 +295,9 @@ def _chain(db: _Db, tip: str | None, where: str) -> list[sqlite3.Row]:
         if tip in seen:
             raise ValidationError(f"{where}: the message chain has a cycle at {tip}.")
         seen.add(tip)
-        found = db.rows('SELECT "hash", "parent_hash", "role" FROM "messages" WHERE "hash" = ?', (tip,))
+        found = db.rows(
+            'SELECT "hash", "parent_hash", "role" FROM "messages" WHERE "hash" = ?', (tip,)
+        )
         if not found:
             raise ValidationError(f"{where}: message {tip} is missing from the messages table.")
         out.append(found[0])
@@ -294,10 +314,15 @@ def _text(db: _Db, part: sqlite3.Row, payload: Any) -> tuple[str, list[Any]]:
         if isinstance(ref, dict) and "literal" in ref:
             pieces.append(str(ref["literal"]))
         elif isinstance(ref, dict) and "fragment" in ref:
-            rows = db.rows('SELECT "id", "hash", "source", "content" FROM "fragments" WHERE "id" = ?', (ref["fragment"],))
+            rows = db.rows(
+                'SELECT "id", "hash", "source", "content" FROM "fragments" WHERE "id" = ?',
+                (ref["fragment"],),
+            )
             if rows:
                 pieces.append(rows[0]["content"] or "")
-                used.append({"id": rows[0]["id"], "hash": rows[0]["hash"], "source": rows[0]["source"]})
+                used.append(
+                    {"id": rows[0]["id"], "hash": rows[0]["hash"], "source": rows[0]["source"]}
+                )
     return "".join(pieces), used
 
 
@@ -329,12 +354,15 @@ def _thread(db: _Db, b: _Builder, thread: sqlite3.Row, after_legacy: bool) -> No
         first = ends[min(ends)]
         history = position.get(first["parent_message_hash"], min(ends))
     first_time = _time(turns[0]["datetime_utc"]) if turns else _time(thread["datetime_utc"])
-    part_cols = 'SELECT "id", "type", "tool_name", "text", "payload" FROM "parts" WHERE "message_hash" = ? ORDER BY "position"'
+    part_cols = (
+        'SELECT "id", "type", "tool_name", "text", "payload" FROM "parts" '
+        'WHERE "message_hash" = ? ORDER BY "position"'
+    )
     for i, m in enumerate(chain):
-        turn = added_by.get(i)
+        made = added_by.get(i)
         if i < history:
             continue  # the history llm rebuilt from ``responses``: already imported
-        at = _time(turn["datetime_utc"]) if turn is not None else first_time
+        at = _time(made["datetime_utc"]) if made is not None else first_time
         texts: list[str] = []
         meta: dict[str, Any] = {"tool_calls": [], "tool_results": [], "fragments": []}
         atts = []
@@ -354,11 +382,19 @@ def _thread(db: _Db, b: _Builder, thread: sqlite3.Row, after_legacy: bool) -> No
                     texts.append(str(item.get("output", "")))
             elif kind == "attachment":
                 ref = payload.get("attachment", {}) if isinstance(payload, dict) else {}
-                rows = db.rows('SELECT "id", "type", "path", "url", "content" FROM "attachments" WHERE "id" = ?', (ref.get("id"),))
+                rows = db.rows(
+                    'SELECT "id", "type", "path", "url", "content" FROM "attachments" '
+                    'WHERE "id" = ?',
+                    (ref.get("id"),),
+                )
                 atts += rows
             else:
-                meta.setdefault("other_parts", []).append({"type": kind, "text": part["text"], "payload": payload})
-        record = b.message(f"{thread['id']}:{m['hash']}", str(m["role"]), "\n".join(texts), at, meta)
+                meta.setdefault("other_parts", []).append(
+                    {"type": kind, "text": part["text"], "payload": payload}
+                )
+        record = b.message(
+            f"{thread['id']}:{m['hash']}", str(m["role"]), "\n".join(texts), at, meta
+        )
         for order, att in enumerate(atts):
             b.attachment(record, att, order)
         if i in ends and m["role"] == "assistant":
@@ -375,7 +411,10 @@ def llm_records(
         db = _Db(conn)
         legacy = {}
         if db.has("conversations"):
-            legacy = {r["id"]: r for r in db.rows('SELECT "id", "name", "model" FROM "conversations" ORDER BY "id"')}
+            legacy = {
+                r["id"]: r
+                for r in db.rows('SELECT "id", "name", "model" FROM "conversations" ORDER BY "id"')
+            }
         threads = {}
         if db.has("threads"):
             threads = {r["id"]: r for r in db.rows(
@@ -406,7 +445,9 @@ def llm_records(
 
 
 def _conversation(cid: str, legacy: Any, thread: Any, b: _Builder) -> dict[str, Any]:
-    name = (legacy["name"] if legacy is not None else None) or (thread["name"] if thread is not None else None)
+    name = (legacy["name"] if legacy is not None else None) or (
+        thread["name"] if thread is not None else None
+    )
     model = legacy["model"] if legacy is not None else None
     times = [m["created_at"] for m in b.messages if m.get("created_at")]
     visible = [m["content"] for m in b.messages if m["content"]]

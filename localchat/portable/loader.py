@@ -105,7 +105,9 @@ class _Spooled:
         if self.complete or part != self.parts:
             raise ValidationError(f"{where}: file {self.sha256}: part {part} is out of order.")
         if self.written + len(data) > self.size:
-            raise ValidationError(f"{where}: file {self.sha256}: more bytes than its size {self.size}.")
+            raise ValidationError(
+                f"{where}: file {self.sha256}: more bytes than its size {self.size}."
+            )
         self.fp.write(data)
         self.hash.update(data)
         self.written += len(data)
@@ -113,7 +115,9 @@ class _Spooled:
         if self.written == self.size:
             self.fp.close()
             if self.hash.hexdigest() != self.sha256:
-                raise ValidationError(f"{where}: file {self.sha256}: the bytes do not match their sha256.")
+                raise ValidationError(
+                    f"{where}: file {self.sha256}: the bytes do not match their sha256."
+                )
 
 
 class Loader:
@@ -152,7 +156,9 @@ class Loader:
     def add(self, where: str, record: Any) -> None:
         """Take one record; ``where`` names it in errors ("line 12", "conversation …")."""
         if not isinstance(record, dict):
-            raise ValidationError(f"{where}: a record must be a JSON object, got {type(record).__name__}.")
+            raise ValidationError(
+                f"{where}: a record must be a JSON object, got {type(record).__name__}."
+            )
         kind = record.get("type")
         self.seen += 1
         if self.progress is not None and self.seen % 1000 == 0:
@@ -201,17 +207,24 @@ class Loader:
     # -- files -------------------------------------------------------------
     def _file(self, where: str, record: dict[str, Any]) -> None:
         sha, size, part, data = (record.get(k) for k in ("sha256", "size", "part", "data"))
-        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
-            raise ValidationError(f"{where}: file sha256 must be 64 lower-case hex digits, got {sha!r}.")
+        if not (
+            isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
+        ):
+            raise ValidationError(
+                f"{where}: file sha256 must be 64 lower-case hex digits, got {sha!r}."
+            )
         for name, value in (("size", size), ("part", part)):
             if type(value) is not int or value < 0:
-                raise ValidationError(f"{where}: file {name} must be an integer >= 0, got {value!r}.")
+                raise ValidationError(
+                    f"{where}: file {name} must be an integer >= 0, got {value!r}."
+                )
         if not isinstance(data, str):
             raise ValidationError(f"{where}: file data must be base64 text.")
         try:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             raise ValidationError(f"{where}: file data is not valid base64.") from None
+        assert isinstance(size, int) and isinstance(part, int)  # checked above
         spooled = self.files.get(sha)
         if spooled is None:
             if part != 0:
@@ -244,17 +257,19 @@ class Loader:
         fields = {f.name: f for f in spec.fields}
         unknown = record.keys() - fields.keys() - _EXTRA_KEYS
         if unknown:
-            raise ValidationError(f"{where}: {spec.type} has no column(s) {', '.join(sorted(unknown))}.")
+            raise ValidationError(
+                f"{where}: {spec.kind} has no column(s) {', '.join(sorted(unknown))}."
+            )
         out: dict[str, Any] = {}
         for name, field in fields.items():
             if name not in record:
                 if name == spec.key:
-                    raise ValidationError(f"{where}: {spec.type} has no {name!r}.")
+                    raise ValidationError(f"{where}: {spec.kind} has no {name!r}.")
                 if field.default is not None:
                     out[name] = field.default() if callable(field.default) else field.default
                     continue
                 if not field.null:
-                    raise ValidationError(f"{where}: {spec.type} needs {name!r}.")
+                    raise ValidationError(f"{where}: {spec.kind} needs {name!r}.")
                 out[name] = None
                 continue
             out[name] = _value(spec, where, field, record[name])
@@ -263,18 +278,18 @@ class Loader:
     # -- loading -----------------------------------------------------------
     def _load(self, spec: TableSpec, batch: list[tuple[str, dict[str, Any]]]) -> None:
         rows = [(where, self._check(spec, where, rec), rec) for where, rec in batch]
-        if self.owner_id is not None and spec.type in ("conversation", "document"):
+        if self.owner_id is not None and spec.kind in ("conversation", "document"):
             for _, row, _ in rows:
                 row["user"] = self.owner_id
         self._resolve_foreign(spec, rows)
         fresh = self._without_existing(spec, rows)
         if not fresh:
             return
-        if spec.type == "document":
+        if spec.kind == "document":
             self._insert_documents(fresh)
             return
         ids = self._reserve(spec, len(fresh))
-        if spec.type == "message":
+        if spec.kind == "message":
             self._parents(fresh, ids)
             if self.first_message is None:
                 self.first_message = ids[0]
@@ -282,13 +297,15 @@ class Loader:
                 if row["conversation"] not in self.new_conversations:
                     self.touched.add(row["conversation"])
         self._insert(spec, fresh, ids)
-        if spec.type == "conversation":
+        if spec.kind == "conversation":
             self.new_conversations.update(ids)
-        self.added[spec.type] += len(fresh)
+        self.added[spec.kind] += len(fresh)
 
-    def _resolve_foreign(self, spec: TableSpec, rows: list[tuple[str, dict[str, Any], Any]]) -> None:
+    def _resolve_foreign(
+        self, spec: TableSpec, rows: list[tuple[str, dict[str, Any], Any]]
+    ) -> None:
         for name, target in spec.foreign.items():
-            if spec.type == "message" and name == "parent":
+            if spec.kind == "message" and name == "parent":
                 continue  # may point into this batch: see _parents
             wanted = {row[name] for _, row, _ in rows if isinstance(row[name], _uuid.UUID)}
             found = self._ids(target, wanted)
@@ -297,7 +314,7 @@ class Loader:
                 if isinstance(value, _uuid.UUID):
                     if value not in found:
                         raise ValidationError(
-                            f"{where}: {spec.type} {name} {value} is in neither the import "
+                            f"{where}: {spec.kind} {name} {value} is in neither the import "
                             "nor the store."
                         )
                     row[name] = found[value]
@@ -308,7 +325,8 @@ class Loader:
         cache = self.cache.get(table) if table != "message" else None
         found = {u: cache[u] for u in uuids if cache and u in cache}
         todo = [u for u in uuids if u not in found]
-        to_db, to_py = model.uuid.db_value, model.uuid.python_value
+        uid_field = model._meta.fields["uuid"]
+        to_db, to_py = uid_field.db_value, uid_field.python_value
         for start in range(0, len(todo), _IN):
             chunk = todo[start : start + _IN]
             marks = ", ".join([self.db.param] * len(chunk))
@@ -331,10 +349,12 @@ class Loader:
             for start in range(0, len(ids), _IN):
                 chunk = ids[start : start + _IN]
                 marks = ", ".join([self.db.param] * len(chunk))
-                sql = f'SELECT "{spec.key}_id" FROM "{spec.table}" WHERE "{spec.key}_id" IN ({marks})'
+                sql = (
+                    f'SELECT "{spec.key}_id" FROM "{spec.table}" WHERE "{spec.key}_id" IN ({marks})'
+                )
                 present.update((r[0], r[0]) for r in self.db.execute_sql(sql, chunk).fetchall())
         fresh, keys = [], set()
-        cache = self.cache.setdefault(spec.table, {}) if spec.type != "message" else None
+        cache = self.cache.setdefault(spec.table, {}) if spec.kind != "message" else None
         for where, row, rec in rows:
             key = row[spec.key]
             known = present.get(key)
@@ -343,7 +363,7 @@ class Loader:
             if known is None and key in keys:
                 known = -1  # the same row twice in one import
             if known is not None:
-                self.skipped[spec.type] += 1
+                self.skipped[spec.kind] += 1
                 if cache is not None and known > 0 and spec.key == "uuid":
                     cache[row["uuid"]] = known
                 continue
@@ -413,7 +433,9 @@ class Loader:
             f'UPDATE "message" SET "parent_id" = {p} WHERE "id" = {p}', updates
         )
 
-    def _insert(self, spec: TableSpec, rows: list[tuple[str, dict[str, Any], Any]], ids: list[int]) -> None:
+    def _insert(
+        self, spec: TableSpec, rows: list[tuple[str, dict[str, Any], Any]], ids: list[int]
+    ) -> None:
         fields = spec.fields
         columns = ['"id"'] + [f'"{f.column_name}"' for f in fields]
         marks, converters = [self.db.param], []
@@ -438,10 +460,10 @@ class Loader:
                 self.db.cursor().executemany(sql, values)
             except peewee.IntegrityError as exc:
                 raise ValidationError(
-                    f"{rows[0][0]}..{rows[-1][0]}: {spec.type} records clash with the store "
+                    f"{rows[0][0]}..{rows[-1][0]}: {spec.kind} records clash with the store "
                     f"({exc})."
                 ) from None
-        if spec.key == "uuid" and spec.type != "message":
+        if spec.key == "uuid" and spec.kind != "message":
             cache = self.cache.setdefault(spec.table, {})
             cache.update((row["uuid"], rid) for (_, row, _), rid in zip(rows, ids, strict=True))
 
@@ -449,15 +471,25 @@ class Loader:
         for where, row, rec in rows:
             spooled = self.files.get(row["sha256"] or "") if rec.get("file") else None
             if rec.get("file") and (spooled is None or not spooled.complete):
-                raise ValidationError(f"{where}: document {row['uuid']}: its file is not in the import.")
-            links = {"user_id": row["user"], "conversation_id": row["conversation"], "message_id": row["message"]}
+                raise ValidationError(
+                    f"{where}: document {row['uuid']}: its file is not in the import."
+                )
+            links = {
+                "user_id": row["user"],
+                "conversation_id": row["conversation"],
+                "message_id": row["message"],
+            }
             if spooled is not None:
                 doc = create_document_with_file(self.s, spooled.path, row["filename"], **links)
                 keep = ("uuid", "filename", "mime_type", "tags", "created_at", "updated_at")
                 Document.update({k: row[k] for k in keep}).where(Document.id == doc.id).execute()
             else:
                 row["stored_name"] = None  # no bytes came: a metadata-only document
-                self._insert(table_for("document"), [(where, row, rec)], self._reserve(table_for("document"), 1))
+                self._insert(
+                    table_for("document"),
+                    [(where, row, rec)],
+                    self._reserve(table_for("document"), 1),
+                )
             self.added["document"] += 1
 
     # -- triggers and the search index (SQLite) ----------------------------
@@ -499,7 +531,8 @@ class Loader:
             if newest is None or conv is None or newest.created_at <= conv.updated_at:
                 continue
             self.db.execute_sql(
-                f'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p} WHERE "id" = {p}',
+                f'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p} '
+                f'WHERE "id" = {p}',
                 (Conversation.updated_at.db_value(newest.created_at), preview(newest.content), cid),
             )
 
@@ -520,7 +553,7 @@ def _value(spec: TableSpec, where: str, field: peewee.Field, value: Any) -> Any:
     def bad(expected: str) -> ValidationError:
         shown = repr(value)
         shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        return ValidationError(f"{where}: {spec.type} {name} must be {expected}, got {shown}.")
+        return ValidationError(f"{where}: {spec.kind} {name} must be {expected}, got {shown}.")
 
     if value is None:
         if not field.null:
@@ -563,7 +596,7 @@ def _value(spec: TableSpec, where: str, field: peewee.Field, value: Any) -> Any:
         limit = getattr(field, "max_length", None)
         if isinstance(field, peewee.CharField) and limit and len(value) > limit:
             raise bad(f"at most {limit} characters")
-        choices = _CHOICES.get((spec.type, name))
+        choices = _CHOICES.get((spec.kind, name))
         if choices is not None and value not in choices:
             raise bad("one of " + ", ".join(choices))
         return value

@@ -13,7 +13,7 @@ model, then every message of the current branch (root to leaf) under its role.
 The current branch ends at the message an importer marked as the one the user
 last saw (``metadata["current"]``, from ChatGPT's ``current_node``), else at
 the newest message. Messages marked hidden (``metadata["hidden"]``: ChatGPT's
-hidden system and tool messages) are left out. Files are written 0600.
+hidden system and tool messages) and empty ones (placeholders) are left out. Files are written 0600.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def conversation_markdown(s: Session, conv: Conversation) -> str:
     leaf = _leaf(conv.id)
     for message in get_thread(s, leaf.id) if leaf is not None else []:
         meta: Any = message.metadata
-        if isinstance(meta, dict) and meta.get("hidden") is True:
+        if (isinstance(meta, dict) and meta.get("hidden") is True) or not message.content.strip():
             continue
         who = message.role + (f" ({message.model})" if message.model else "")
         lines += ["", f"## {who}", "", message.content]

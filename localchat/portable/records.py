@@ -57,7 +57,7 @@ FORMAT_VERSION = 1
 class TableSpec:
     """One exported table: its record ``type``, model, columns and references."""
 
-    type: str
+    kind: str
     model: type[peewee.Model]
     #: column name -> referenced model, for each foreign key
     foreign: dict[str, type[peewee.Model]]
@@ -89,9 +89,7 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec("llm_service", LLMService, {}, natural=(("name",),)),
     TableSpec("llm_model", LLMModel, {"service": LLMService}, natural=(("service", "name"),)),
     TableSpec("prompt_template", PromptTemplate, {}, natural=(("key",),)),
-    TableSpec(
-        "knowledge_chunk", KnowledgeChunk, {}, natural=(("source", "external_id"),)
-    ),
+    TableSpec("knowledge_chunk", KnowledgeChunk, {}, natural=(("source", "external_id"),)),
     TableSpec("audit_log", AuditLog, {}),
     TableSpec("conversation", Conversation, {"user": User}, natural=(("external_id",),)),
     TableSpec("message", Message, {"conversation": Conversation, "parent": Message}),
@@ -102,7 +100,7 @@ TABLES: tuple[TableSpec, ...] = (
         {"user": User, "conversation": Conversation, "message": Message},
     ),
 )
-_BY_TYPE = {spec.type: spec for spec in TABLES}
+_BY_TYPE = {spec.kind: spec for spec in TABLES}
 
 
 def table_for(kind: str) -> TableSpec:
