@@ -28,6 +28,7 @@ Modules: :mod:`.records` (the record types), :mod:`.exporter`,
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import zipfile
 from collections.abc import Callable, Iterator
@@ -93,7 +94,11 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     if text.startswith(b"["):
         return "chatgpt"
     if text.startswith(b"{"):
-        return "localchat" if b'"header"' in head.split(b"\n", 1)[0] else "chatgpt"
+        try:  # a localchat export: a first line that is one object with a "type"
+            first = json.loads(text.split(b"\n", 1)[0])
+        except ValueError:
+            first = None  # a ChatGPT conversation object spans lines (or is long)
+        return "localchat" if isinstance(first, dict) and "type" in first else "chatgpt"
     raise ValidationError(
         f"{name}: not a localchat export, a ChatGPT conversations.json or zip, or an llm "
         "logs.db; pass --format if it is one of them."
@@ -134,13 +139,16 @@ def import_path(
     dry_run: bool = False,
     progress: Callable[[int], None] | None = None,
     attachments_dir: str | os.PathLike[str] | None = None,
+    storage_dir: str | os.PathLike[str] | None = None,
 ) -> ImportReport:
     """Import one file into the session's store, all or nothing; the report.
 
     ``format``: one of :data:`FORMATS`. ``user``: an email; the imported
     conversations belong to that user (made if missing). ``attachments_dir``
     (llm): where to look for files attached by path that are no longer where
-    llm recorded them. ``progress`` is called with the records read so far.
+    llm recorded them. ``storage_dir``: where documents' bytes are stored when
+    not in the store's own folder (``create_document_with_file``; PostgreSQL
+    stores have none). ``progress`` is called with the records read so far.
     """
     if format not in FORMATS:
         raise ValidationError(f"format {format!r} is not one of {', '.join(FORMATS)}.")
@@ -152,7 +160,7 @@ def import_path(
     try:
         with s.savepoint():
             owner = _owner(s, user)
-            loader = Loader(s, owner_id=owner, progress=progress)
+            loader = Loader(s, owner_id=owner, progress=progress, storage_dir=storage_dir)
             try:
                 for where, record in _records(
                     fmt, name, loader, {"attachments_dir": attachments_dir}

@@ -133,8 +133,10 @@ class Loader:
         *,
         owner_id: int | None = None,
         progress: Callable[[int], None] | None = None,
+        storage_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.s, self.db = s, s.db
+        self.storage_dir = storage_dir
         self.owner_id = owner_id
         self.progress = progress
         self.sqlite = isinstance(self.db, peewee.SqliteDatabase)
@@ -354,20 +356,24 @@ class Loader:
                 )
                 present.update((r[0], r[0]) for r in self.db.execute_sql(sql, chunk).fetchall())
         fresh, keys = [], set()
+        naturals: set[tuple[Any, ...]] = set()
         cache = self.cache.setdefault(spec.table, {}) if spec.kind != "message" else None
         for where, row, rec in rows:
             key = row[spec.key]
             known = present.get(key)
             if known is None:
                 known = self._natural(spec, row)
-            if known is None and key in keys:
-                known = -1  # the same row twice in one import
+            natural = [(n, *(row[c] for c in n)) for n in spec.natural]
+            natural = [k for k in natural if None not in k]
+            if known is None and (key in keys or naturals.intersection(natural)):
+                known = -1  # the same row twice in one batch
             if known is not None:
                 self.skipped[spec.kind] += 1
                 if cache is not None and known > 0 and spec.key == "uuid":
                     cache[row["uuid"]] = known
                 continue
             keys.add(key)
+            naturals.update(natural)
             fresh.append((where, row, rec))
         return fresh
 
@@ -455,14 +461,14 @@ class Loader:
             for (_, row, _), rid in zip(rows, ids, strict=True)
         ]
         sql = f'INSERT INTO "{spec.table}" ({", ".join(columns)}) VALUES ({", ".join(marks)})'
-        with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
-            try:
+        try:
+            with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
                 self.db.cursor().executemany(sql, values)
-            except peewee.IntegrityError as exc:
-                raise ValidationError(
-                    f"{rows[0][0]}..{rows[-1][0]}: {spec.kind} records clash with the store "
-                    f"({exc})."
-                ) from None
+        except peewee.IntegrityError as exc:
+            raise ValidationError(
+                f"{rows[0][0]} .. {rows[-1][0]}: {spec.kind} records clash with rows of the "
+                f"store ({' '.join(str(exc).split())})."
+            ) from None
         if spec.key == "uuid" and spec.kind != "message":
             cache = self.cache.setdefault(spec.table, {})
             cache.update((row["uuid"], rid) for (_, row, _), rid in zip(rows, ids, strict=True))
@@ -480,7 +486,9 @@ class Loader:
                 "message_id": row["message"],
             }
             if spooled is not None:
-                doc = create_document_with_file(self.s, spooled.path, row["filename"], **links)
+                doc = create_document_with_file(
+                    self.s, spooled.path, row["filename"], self.storage_dir, **links
+                )
                 keep = ("uuid", "filename", "mime_type", "tags", "created_at", "updated_at")
                 Document.update({k: row[k] for k in keep}).where(Document.id == doc.id).execute()
             else:
