@@ -67,7 +67,7 @@ def _fill(store) -> None:
 def _snapshot(store) -> dict[str, list[dict]]:
     """Every exported table as comparable rows: uuids instead of ids, file bytes inlined."""
     out: dict[str, list[dict]] = {}
-    with store.read_session() as s:
+    with store.read_session():
         for spec in TABLES:
             rows = []
             for row in spec.model.select().order_by(spec.model.id):
@@ -183,7 +183,7 @@ def test_importing_twice_changes_nothing(filled, exported, tmp_path):
 
 
 def test_importing_into_a_store_holding_part_of_it_adds_only_what_is_missing(filled, tmp_path):
-    with filled.read_session() as s:
+    with filled.read_session():
         conv = Conversation.get(Conversation.title == "old one")
     part, whole = tmp_path / "part.jsonl", tmp_path / "whole.jsonl"
     _export(filled, part, ExportFilter(conversation=conv.id), include_secrets=True)
@@ -232,7 +232,7 @@ def test_filters_choose_conversations_and_bring_their_rows(filled, tmp_path, flt
 
 
 def test_a_user_filter_takes_an_email_and_exports_only_that_users_rows(filled, tmp_path):
-    with filled.read_session() as s:
+    with filled.read_session():
         email = Conversation.get(Conversation.title == "old one").user.email
     path = tmp_path / "ada.jsonl"
     written = _export(filled, path, ExportFilter(user=email))
