@@ -224,17 +224,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.json:
         say(json.dumps({"format": fmt, "out": where, "records": written}))
     elif not args.quiet:
-        held = ", ".join(f"{n} {kind}" for kind, n in written.items() if n) or "nothing"
-        say(f"exported {held} to {where}.")
+        say(f"exported {_counted(written)} to {where}.")
     return 0
+
+
+def _counted(counts: dict[str, int]) -> str:
+    """``{"message": 2, "user": 1}`` -> ``"2 messages, 1 user"`` (``"nothing"`` when empty)."""
+    said = [f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items() if n]
+    return ", ".join(said) or "nothing"
 
 
 def _print_import(report: ImportReport) -> None:
     verb = "would add" if report.dry_run else "added"
-    added = ", ".join(f"{n} {kind}" for kind, n in report.added.items()) or "nothing"
-    print(f"{report.source} ({report.format}): {verb} {added}.")
+    print(f"{report.source} ({report.format}): {verb} {_counted(report.added)}.")
     if report.skipped:
-        print("already in the store: " + ", ".join(f"{n} {k}" for k, n in report.skipped.items()))
+        print(f"already in the store: {_counted(report.skipped)}.")
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -121,13 +121,14 @@ def _records(
     return llm_records(path, loader, attachments_dir=options.get("attachments_dir"))
 
 
-def _owner(s: Session, user: Any) -> int | None:
+def _owner(s: Session, user: Any) -> tuple[int | None, bool]:
+    """The id of the user with this email (made if missing), and whether it was made."""
     if user is None:
-        return None
+        return None, False
     if not isinstance(user, str) or "@" not in user:
         raise ValidationError(f"user must be an email address, got {user!r}.")
     found = get_user_by_email(s, user)
-    return (found or create_user(s, email=user)).id
+    return (found.id, False) if found is not None else (create_user(s, email=user).id, True)
 
 
 def import_path(
@@ -159,7 +160,7 @@ def import_path(
     report = ImportReport(name, fmt, dry_run, {}, {})
     try:
         with s.savepoint():
-            owner = _owner(s, user)
+            owner, made = _owner(s, user)
             loader = Loader(s, owner_id=owner, progress=progress, storage_dir=storage_dir)
             try:
                 for where, record in _records(
@@ -170,6 +171,8 @@ def import_path(
             finally:
                 loader.close()
             report.added, report.skipped = result.added, result.skipped
+            if made:
+                report.added = {"user": 1, **report.added}
             if dry_run:
                 raise _DryRun
     except _DryRun:

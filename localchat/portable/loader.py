@@ -72,6 +72,7 @@ _EXTRA_KEYS = {"type", "file"}
 #: SQLite triggers on ``message`` that an import sets aside and replays in bulk.
 _MESSAGE_TRIGGERS = ("message_fts_ai", "message_bumps_conversation")
 _INT64 = 2**63
+_FIELDS: dict[str, dict[str, peewee.Field]] = {}
 
 
 def preview(text: str) -> str:
@@ -142,10 +143,10 @@ class Loader:
         self.sqlite = isinstance(self.db, peewee.SqliteDatabase)
         self.kind: str | None = None
         self.pending: list[tuple[str, dict[str, Any]]] = []
-        self.cache: dict[str, dict[_uuid.UUID, int]] = {}
+        self.cache: dict[str, dict[str, int]] = {}  # table -> uuid (hex) -> id
         self.added: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
-        self.deferred: list[tuple[int, _uuid.UUID, str]] = []
+        self.deferred: list[tuple[int, str, str]] = []
         self.new_conversations: set[int] = set()
         self.touched: set[int] = set()
         self.first_message: int | None = None
@@ -256,7 +257,9 @@ class Loader:
     # -- checking ----------------------------------------------------------
     def _check(self, spec: TableSpec, where: str, record: dict[str, Any]) -> dict[str, Any]:
         """The record's columns as Python values (foreign keys as uuids)."""
-        fields = {f.name: f for f in spec.fields}
+        fields = _FIELDS.get(spec.kind)
+        if fields is None:
+            fields = _FIELDS[spec.kind] = {f.name: f for f in spec.fields}
         unknown = record.keys() - fields.keys() - _EXTRA_KEYS
         if unknown:
             raise ValidationError(
@@ -268,7 +271,11 @@ class Loader:
                 if name == spec.key:
                     raise ValidationError(f"{where}: {spec.kind} has no {name!r}.")
                 if field.default is not None:
-                    out[name] = field.default() if callable(field.default) else field.default
+                    value = field.default() if callable(field.default) else field.default
+                    if isinstance(value, _dt.datetime):  # utcnow(): stored as naive UTC text
+                        value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+                        value = value.isoformat(" ")
+                    out[name] = value
                     continue
                 if not field.null:
                     raise ValidationError(f"{where}: {spec.kind} needs {name!r}.")
@@ -309,11 +316,11 @@ class Loader:
         for name, target in spec.foreign.items():
             if spec.kind == "message" and name == "parent":
                 continue  # may point into this batch: see _parents
-            wanted = {row[name] for _, row, _ in rows if isinstance(row[name], _uuid.UUID)}
+            wanted = {row[name] for _, row, _ in rows if isinstance(row[name], str)}
             found = self._ids(target, wanted)
             for where, row, _ in rows:
                 value = row[name]
-                if isinstance(value, _uuid.UUID):
+                if isinstance(value, str):
                     if value not in found:
                         raise ValidationError(
                             f"{where}: {spec.kind} {name} {value} is in neither the import "
@@ -321,7 +328,7 @@ class Loader:
                         )
                     row[name] = found[value]
 
-    def _ids(self, model: type[peewee.Model], uuids: set[_uuid.UUID]) -> dict[_uuid.UUID, int]:
+    def _ids(self, model: type[peewee.Model], uuids: set[str]) -> dict[str, int]:
         """uuid -> id of the rows of ``model`` among ``uuids``."""
         table = model._meta.table_name
         cache = self.cache.get(table) if table != "message" else None
@@ -334,7 +341,7 @@ class Loader:
             marks = ", ".join([self.db.param] * len(chunk))
             sql = f'SELECT "uuid", "id" FROM "{table}" WHERE "uuid" IN ({marks})'
             for uid, rid in self.db.execute_sql(sql, [to_db(u) for u in chunk]).fetchall():
-                found[to_py(uid)] = rid
+                found[uid if type(uid) is str and len(uid) == 32 else to_py(uid).hex] = rid
         if table != "message":
             self.cache.setdefault(table, {}).update(found)
         return found
@@ -411,7 +418,7 @@ class Loader:
 
     def _parents(self, rows: list[tuple[str, dict[str, Any], Any]], ids: list[int]) -> None:
         """Each message's parent id: earlier in this batch, in the store, or later (deferred)."""
-        here: dict[_uuid.UUID, int] = {}
+        here: dict[str, int] = {}
         wanted = {row["parent"] for _, row, _ in rows if row["parent"] is not None}
         stored = self._ids(Message, wanted)
         for (where, row, _), mid in zip(rows, ids, strict=True):
@@ -449,8 +456,8 @@ class Loader:
             if isinstance(f, peewee.JSONField) and isinstance(f.db_value([]), peewee.Node):
                 marks.append(f"json({self.db.param})")  # SQLite: peewee writes json(<text>)
                 converters.append(_json_text(f))
-            elif isinstance(f, peewee.ForeignKeyField):
-                converters.append(_same)
+            elif isinstance(f, (peewee.ForeignKeyField, peewee.UUIDField, peewee.DateTimeField)):
+                converters.append(_same)  # _value made them what the database stores
                 marks.append(self.db.param)
             else:
                 converters.append(f.db_value)
@@ -554,8 +561,46 @@ def _json_text(field: peewee.Field) -> Callable[[Any], Any]:
     return lambda v: None if v is None else dumps(v)
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _uuid_hex(text: str) -> str | None:
+    """The 32 lower-case hex digits of a uuid written as text, or None."""
+    if len(text) == 36 and text[8] == text[13] == text[18] == text[23] == "-":
+        digits = text.replace("-", "").lower()
+        if len(digits) == 32 and _HEX.issuperset(digits):
+            return digits
+    try:
+        return _uuid.UUID(text).hex
+    except ValueError:
+        return None
+
+
+def _utc_text(text: str) -> str | None:
+    """An ISO 8601 time as the naive-UTC text localchat stores, or None if it is not one."""
+    if text.endswith("+00:00") and len(text) in (31, 25) and text[10] == "T":
+        body = text[:-6]  # what export_store writes: straight through, after a strict parse
+        try:
+            _dt.datetime.fromisoformat(body)
+        except ValueError:
+            return None
+        return body[:10] + " " + body[11:]
+    try:
+        at = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if at.tzinfo is not None:
+        at = at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+    return at.isoformat(" ")
+
+
 def _value(spec: TableSpec, where: str, field: peewee.Field, value: Any) -> Any:
-    """One column's value from JSON, checked; ValidationError names the record."""
+    """One column's value from JSON, checked, as the database stores it.
+
+    Uuids (and foreign keys, before they are resolved) become 32 hex digits,
+    times the naive-UTC text every localchat write uses; ValidationError
+    names the record.
+    """
     name = field.name
 
     def bad(expected: str) -> ValidationError:
@@ -568,20 +613,15 @@ def _value(spec: TableSpec, where: str, field: peewee.Field, value: Any) -> Any:
             raise bad("set (not null)")
         return None
     if isinstance(field, (peewee.ForeignKeyField, peewee.UUIDField)):
-        if not isinstance(value, str):
+        digits = _uuid_hex(value) if isinstance(value, str) else None
+        if digits is None:
             raise bad("a uuid")
-        try:
-            return _uuid.UUID(value)
-        except ValueError:
-            raise bad("a uuid") from None
+        return digits
     if isinstance(field, peewee.DateTimeField):
-        if not isinstance(value, str):
+        stamp = _utc_text(value) if isinstance(value, str) else None
+        if stamp is None:
             raise bad("an ISO 8601 time")
-        try:
-            at = _dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise bad("an ISO 8601 time") from None
-        return at.replace(tzinfo=_dt.timezone.utc) if at.tzinfo is None else at
+        return stamp
     if isinstance(field, peewee.JSONField):
         return value
     if isinstance(field, peewee.BooleanField):
@@ -597,10 +637,11 @@ def _value(spec: TableSpec, where: str, field: peewee.Field, value: Any) -> Any:
             raise bad("text")
         if "\0" in value:
             raise bad("text without NUL characters")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise bad("valid Unicode text") from None
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise bad("valid Unicode text") from None
         limit = getattr(field, "max_length", None)
         if isinstance(field, peewee.CharField) and limit and len(value) > limit:
             raise bad(f"at most {limit} characters")
