@@ -72,7 +72,7 @@ _EXTRA_KEYS = {"type", "file"}
 #: SQLite triggers on ``message`` that an import sets aside and replays in bulk.
 _MESSAGE_TRIGGERS = ("message_fts_ai", "message_bumps_conversation")
 _INT64 = 2**63
-_FIELDS: dict[str, dict[str, peewee.Field]] = {}
+_FIELDS: dict[str, dict[str, tuple[peewee.Field, int, int]]] = {}
 
 
 def preview(text: str) -> str:
@@ -259,29 +259,48 @@ class Loader:
         """The record's columns as Python values (foreign keys as uuids)."""
         fields = _FIELDS.get(spec.kind)
         if fields is None:
-            fields = _FIELDS[spec.kind] = {f.name: f for f in spec.fields}
+            fields = _FIELDS[spec.kind] = {f.name: (f, *_kind_of(spec, f)) for f in spec.fields}
         unknown = record.keys() - fields.keys() - _EXTRA_KEYS
         if unknown:
             raise ValidationError(
                 f"{where}: {spec.kind} has no column(s) {', '.join(sorted(unknown))}."
             )
         out: dict[str, Any] = {}
-        for name, field in fields.items():
-            if name not in record:
-                if name == spec.key:
-                    raise ValidationError(f"{where}: {spec.kind} has no {name!r}.")
-                if field.default is not None:
-                    value = field.default() if callable(field.default) else field.default
-                    if isinstance(value, _dt.datetime):  # utcnow(): stored as naive UTC text
-                        value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-                        value = value.isoformat(" ")
+        for name, (field, code, limit) in fields.items():
+            if name in record:  # the common cases first, the rest (and errors) in _value
+                value = record[name]
+                if type(value) is str:
+                    if code == _TEXT:
+                        if value.isascii() and "\0" not in value and len(value) <= limit:
+                            out[name] = value
+                            continue
+                    elif code == _UUID:
+                        digits = _uuid_hex(value)
+                        if digits is not None:
+                            out[name] = digits
+                            continue
+                    elif code == _TIME:
+                        stamp = _utc_text(value)
+                        if stamp is not None:
+                            out[name] = stamp
+                            continue
+                elif code == _JSON:
                     out[name] = value
                     continue
-                if not field.null:
-                    raise ValidationError(f"{where}: {spec.kind} needs {name!r}.")
-                out[name] = None
+                out[name] = _value(spec, where, field, value)
                 continue
-            out[name] = _value(spec, where, field, record[name])
+            if name == spec.key:
+                raise ValidationError(f"{where}: {spec.kind} has no {name!r}.")
+            if field.default is not None:
+                value = field.default() if callable(field.default) else field.default
+                if isinstance(value, _dt.datetime):  # utcnow(): stored as naive UTC text
+                    value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+                    value = value.isoformat(" ")
+                out[name] = value
+                continue
+            if not field.null:
+                raise ValidationError(f"{where}: {spec.kind} needs {name!r}.")
+            out[name] = None
         return out
 
     # -- loading -----------------------------------------------------------
@@ -562,6 +581,23 @@ def _json_text(field: peewee.Field) -> Callable[[Any], Any]:
 
 
 _HEX = frozenset("0123456789abcdef")
+_TEXT, _UUID, _TIME, _JSON, _OTHER = range(5)
+
+
+def _kind_of(spec: TableSpec, field: peewee.Field) -> tuple[int, int]:
+    """How :meth:`Loader._check` takes a column's common values: (kind, text length limit)."""
+    if isinstance(field, (peewee.ForeignKeyField, peewee.UUIDField)):
+        return _UUID, 0
+    if isinstance(field, peewee.DateTimeField):
+        return _TIME, 0
+    if isinstance(field, peewee.JSONField):
+        return _JSON, 0
+    if isinstance(field, (peewee.CharField, peewee.TextField)):
+        if (spec.kind, field.name) in _CHOICES:
+            return _OTHER, 0
+        limit = getattr(field, "max_length", None) if isinstance(field, peewee.CharField) else None
+        return _TEXT, limit or 2**62
+    return _OTHER, 0
 
 
 def _uuid_hex(text: str) -> str | None:
@@ -578,7 +614,7 @@ def _uuid_hex(text: str) -> str | None:
 
 def _utc_text(text: str) -> str | None:
     """An ISO 8601 time as the naive-UTC text localchat stores, or None if it is not one."""
-    if text.endswith("+00:00") and len(text) in (31, 25) and text[10] == "T":
+    if text.endswith("+00:00") and len(text) in (32, 25) and text[10] == "T":
         body = text[:-6]  # what export_store writes: straight through, after a strict parse
         try:
             _dt.datetime.fromisoformat(body)
