@@ -5,6 +5,8 @@
     $ localchat migrate status       # exit status 1 when migrations are pending
     $ localchat --db /tmp/x.db migrate down --target 0001_initial --yes
     $ localchat files verify         # exit status 1 when rows and files disagree
+    $ localchat export --out all.jsonl           # the whole store (docs/portability.md)
+    $ localchat import conversations.zip --user ada@example.org --dry-run
 
 Every command takes ``--db PATH`` (or a URL) and ``--app NAME``. Errors print
 one ``error: ...`` line and exit 2 (a traceback only with ``-v``). Commands

@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Documents whose every ```python block is a complete, runnable example.
-RUNNABLE = ["README.md", "docs/getting-started.md"]
+RUNNABLE = ["README.md", "docs/getting-started.md", "docs/portability.md"]
 
 
 def _blocks(name: str) -> list[tuple[str, str]]:
