@@ -425,6 +425,11 @@ def test_a_round_trip_through_postgresql_keeps_every_row(pg_session, filled, exp
             pg_session, _write(tmp_path / "bad.jsonl", _lines(exported)[:-2]), storage_dir=files
         )
     assert Message.select().count() == 6
+    out = io.StringIO()
+    written = export_store(pg_session, out, include_secrets=True)
+    assert written["message"] == 6 and written["document"] == 4 and written["file"] == 2
+    header = json.loads(out.getvalue().splitlines()[0])
+    assert header["schema_version"].startswith("0006")
 
 
 def test_every_table_but_web_sessions_has_a_record_type():
