@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from localchat import ValidationError, open_store
+from localchat import ValidationError
 from localchat.models import Conversation, Document, Message
 from localchat.portable import detect_format, import_path
 from localchat.portable.chatgpt import message_text
@@ -72,13 +72,6 @@ def _write(tmp_path: Path, conversations, name="conversations.json") -> Path:
     return path
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = open_store(tmp_path / "chat.db")
-    store.upgrade()
-    return store
-
-
 def _import(store, path, **kwargs):
     with store.session() as s:
         return import_path(s, path, **kwargs)
@@ -95,14 +88,16 @@ def _messages(store, external_id):
 # -- the real samples ------------------------------------------------------------
 
 
-def test_every_node_of_the_real_samples_becomes_a_message_under_the_right_parent(store, tmp_path):
+def test_every_node_of_the_real_samples_becomes_a_message_under_the_right_parent(
+    localchat_store, tmp_path
+):
     samples = _samples()
-    report = _import(store, _write(tmp_path, samples))
+    report = _import(localchat_store, _write(tmp_path, samples))
     assert report.format == "chatgpt"
     total = sum(1 for c in samples for n in c["mapping"].values() if n["message"])
     assert report.added == {"conversation": 3, "message": total, "document": 1}
     for sample in samples:
-        conv, rows, by_id = _messages(store, sample["conversation_id"])
+        conv, rows, by_id = _messages(localchat_store, sample["conversation_id"])
         assert conv.title == sample["title"] and conv.default_model == sample["default_model_slug"]
         assert conv.created_at == dt.datetime.fromtimestamp(sample["create_time"], dt.timezone.utc)
         mapping = sample["mapping"]
@@ -128,11 +123,11 @@ def test_every_node_of_the_real_samples_becomes_a_message_under_the_right_parent
     [(0, 4, (1, 1)), (1, 2, (2, 2)), (2, 2, (3, 3))],
 )
 def test_hidden_messages_are_kept_and_flagged_and_the_visible_chat_is_what_chatgpt_shows(
-    store, tmp_path, index, hidden, visible
+    localchat_store, tmp_path, index, hidden, visible
 ):
     samples = _samples()
-    _import(store, _write(tmp_path, samples))
-    _, rows, _ = _messages(store, samples[index]["conversation_id"])
+    _import(localchat_store, _write(tmp_path, samples))
+    _, rows, _ = _messages(localchat_store, samples[index]["conversation_id"])
     assert sum(m.metadata["hidden"] for m in rows) == hidden
     shown = [
         m
@@ -148,25 +143,25 @@ def test_hidden_messages_are_kept_and_flagged_and_the_visible_chat_is_what_chatg
     ) == visible
 
 
-def test_text_is_extracted_per_content_type(store, tmp_path):
+def test_text_is_extracted_per_content_type(localchat_store, tmp_path):
     samples = _samples()
-    _import(store, _write(tmp_path, samples))
-    _, rows, _ = _messages(store, samples[0]["conversation_id"])
+    _import(localchat_store, _write(tmp_path, samples))
+    _, rows, _ = _messages(localchat_store, samples[0]["conversation_id"])
     instructions = next(m for m in rows if m.metadata["content_type"] == "user_editable_context")
     assert instructions.role == "user" and "Preferred name" in instructions.content
-    _, rows, _ = _messages(store, samples[1]["conversation_id"])
+    _, rows, _ = _messages(localchat_store, samples[1]["conversation_id"])
     image = next(m for m in rows if m.metadata["content_type"] == "multimodal_text")
     assert image.content.startswith("[image]\n")
-    _, rows, _ = _messages(store, samples[2]["conversation_id"])
+    _, rows, _ = _messages(localchat_store, samples[2]["conversation_id"])
     code = next(m for m in rows if m.metadata["content_type"] == "code" and m.content)
     assert code.content.startswith("search(")
     assert any("\ue203" in m.content for m in rows)  # citation marks kept as they are
 
 
-def test_an_attachment_without_its_file_is_a_metadata_only_document(store, tmp_path):
+def test_an_attachment_without_its_file_is_a_metadata_only_document(localchat_store, tmp_path):
     samples = _samples()
-    _import(store, _write(tmp_path, samples))
-    with store.read_session():
+    _import(localchat_store, _write(tmp_path, samples))
+    with localchat_store.read_session():
         (doc,) = Document.select()
         assert doc.filename.endswith(".jpeg") and doc.sha256 is None and doc.size == 640100
         assert doc.message.metadata["content_type"] == "multimodal_text"
@@ -175,9 +170,9 @@ def test_an_attachment_without_its_file_is_a_metadata_only_document(store, tmp_p
 # -- branches, re-imports, details (our own synthetic conversations) -----------------
 
 
-def test_every_branch_is_kept_and_the_current_leaf_is_marked(store, tmp_path):
-    _import(store, _write(tmp_path, [_branched()]))
-    conv, rows, by_id = _messages(store, "conv-branched")
+def test_every_branch_is_kept_and_the_current_leaf_is_marked(localchat_store, tmp_path):
+    _import(localchat_store, _write(tmp_path, [_branched()]))
+    conv, rows, by_id = _messages(localchat_store, "conv-branched")
     by_node = {m.metadata["node_id"]: m for m in rows}
     assert set(by_node) == {"q1", "a1", "q2", "a2", "a3"}
     assert by_node["q1"].parent_id is None and by_node["q2"].parent_id is None  # the root
@@ -189,34 +184,36 @@ def test_every_branch_is_kept_and_the_current_leaf_is_marked(store, tmp_path):
     assert by_node["a3"].model == "o3" and conv.last_message == "answer B ✨"
 
 
-def test_reimporting_a_newer_export_adds_only_new_conversations_and_messages(store, tmp_path):
+def test_reimporting_a_newer_export_adds_only_new_conversations_and_messages(
+    localchat_store, tmp_path
+):
     first = _branched()
-    _import(store, _write(tmp_path, [first]))
+    _import(localchat_store, _write(tmp_path, [first]))
     newer = copy.deepcopy(first)
     newer["mapping"]["a3"]["children"] = ["q3"]
     newer["mapping"]["q3"] = _node("q3", "a3", "user", "one more", 1_700_000_100.0)
     newer["current_node"] = "q3"
     other = _branched(cid="conv-other", title=None, archived=True)
-    report = _import(store, _write(tmp_path, [other, newer], "newer.json"))
+    report = _import(localchat_store, _write(tmp_path, [other, newer], "newer.json"))
     assert report.added == {"conversation": 1, "message": 6}
     assert report.skipped == {"conversation": 1, "message": 5}
-    conv, rows, _ = _messages(store, "conv-branched")
+    conv, rows, _ = _messages(localchat_store, "conv-branched")
     assert rows[-1].content == "one more" and conv.last_message == "one more"
     assert conv.updated_at == dt.datetime.fromtimestamp(1_700_000_100.0, dt.timezone.utc)
-    again = _import(store, _write(tmp_path, [other, newer], "newer.json"))
+    again = _import(localchat_store, _write(tmp_path, [other, newer], "newer.json"))
     assert again.added == {}
 
 
-def test_a_null_title_and_the_archived_state_carry_over(store, tmp_path):
-    _import(store, _write(tmp_path, [_branched(cid="x", title=None, archived=True)]))
-    conv, _, _ = _messages(store, "x")
+def test_a_null_title_and_the_archived_state_carry_over(localchat_store, tmp_path):
+    _import(localchat_store, _write(tmp_path, [_branched(cid="x", title=None, archived=True)]))
+    conv, _, _ = _messages(localchat_store, "x")
     assert conv.title is None and conv.status == "archived"
 
 
-def test_conversations_are_assigned_to_the_given_user(store, tmp_path):
-    _import(store, _write(tmp_path, [_branched()]), user="ada@example.org")
-    conv, _, _ = _messages(store, "conv-branched")
-    with store.read_session():
+def test_conversations_are_assigned_to_the_given_user(localchat_store, tmp_path):
+    _import(localchat_store, _write(tmp_path, [_branched()]), user="ada@example.org")
+    conv, _, _ = _messages(localchat_store, "conv-branched")
+    with localchat_store.read_session():
         assert Conversation.get_by_id(conv.id).user.email == "ada@example.org"
 
 
@@ -239,7 +236,9 @@ def _with_attachment() -> dict:
     return conv
 
 
-def test_a_zip_with_numbered_parts_and_files_imports_attachments_with_their_bytes(store, tmp_path):
+def test_a_zip_with_numbered_parts_and_files_imports_attachments_with_their_bytes(
+    localchat_store, tmp_path
+):
     second = _branched(cid="conv-2", title="Part two")
     path = _zip(
         tmp_path,
@@ -251,23 +250,25 @@ def test_a_zip_with_numbered_parts_and_files_imports_attachments_with_their_byte
         },
     )
     assert detect_format(path) == "chatgpt"
-    report = _import(store, path)
+    report = _import(localchat_store, path)
     assert report.added == {"conversation": 2, "message": 10, "document": 1}
-    with store.read_session():
+    with localchat_store.read_session():
         (doc,) = Document.select()
         assert Path(doc.path).read_bytes() == b"\x89PNG-ish" and doc.filename == "photo.png"
         assert doc.message.metadata["node_id"] == "q2"
 
 
 @pytest.mark.parametrize("entry", ["../evil.txt", "/etc/evil", "a/../../evil"])
-def test_a_zip_entry_that_points_outside_is_refused_and_nothing_changes(store, tmp_path, entry):
+def test_a_zip_entry_that_points_outside_is_refused_and_nothing_changes(
+    localchat_store, tmp_path, entry
+):
     path = _zip(tmp_path, {"conversations.json": json.dumps([_branched()]).encode(), entry: b"x"})
     with pytest.raises(ValidationError, match="outside the archive"):
-        _import(store, path)
-    assert store.table_counts()["conversation"] == 0
+        _import(localchat_store, path)
+    assert localchat_store.table_counts()["conversation"] == 0
 
 
-def test_a_zip_bomb_is_refused_before_it_is_inflated(store, tmp_path):
+def test_a_zip_bomb_is_refused_before_it_is_inflated(localchat_store, tmp_path):
     path = tmp_path / "bomb.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         with zf.open("conversations.json", "w", force_zip64=True) as fp:
@@ -275,7 +276,7 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(store, tmp_path):
             for _ in range(200):  # 200 MiB of spaces, deflated to a few hundred KB
                 fp.write(chunk)
     with pytest.raises(ValidationError, match="zip bomb"):
-        _import(store, path)
+        _import(localchat_store, path)
 
 
 # -- hostile json ------------------------------------------------------------------
@@ -299,20 +300,20 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(store, tmp_path):
     ],
 )
 def test_bad_json_names_the_conversation_and_leaves_the_store_unchanged(
-    store, tmp_path, text, expected
+    localchat_store, tmp_path, text, expected
 ):
     good = _write(tmp_path, [_branched()], "good.json")
-    _import(store, good)
-    before = store.table_counts()
+    _import(localchat_store, good)
+    before = localchat_store.table_counts()
     bad = tmp_path / "bad.json"
     bad.write_text(text, encoding="utf-8")
     with pytest.raises(ValidationError, match=expected):
-        _import(store, bad, format="chatgpt")
-    assert store.table_counts() == before
+        _import(localchat_store, bad, format="chatgpt")
+    assert localchat_store.table_counts() == before
 
 
-def test_a_cycle_in_the_tree_is_refused(store, tmp_path):
+def test_a_cycle_in_the_tree_is_refused(localchat_store, tmp_path):
     conv = _branched()
     conv["mapping"]["client-created-root"]["parent"] = "a3"
     with pytest.raises(ValidationError, match="cycle"):
-        _import(store, _write(tmp_path, [conv]))
+        _import(localchat_store, _write(tmp_path, [conv]))

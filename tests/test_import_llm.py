@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from localchat import ValidationError, open_store
+from localchat import ValidationError
 from localchat.models import Conversation, Document, Message, Response
 from localchat.portable import detect_format, import_path
 
@@ -26,13 +26,6 @@ def _data(name: str) -> Path:
     return path
 
 
-@pytest.fixture
-def store(tmp_path):
-    store = open_store(tmp_path / "chat.db")
-    store.upgrade()
-    return store
-
-
 def _import(store, path, **kwargs):
     with store.session() as s:
         return import_path(s, path, **kwargs)
@@ -43,14 +36,14 @@ def _digest(path: Path) -> str:
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_every_conversation_matches_what_llm_itself_reads_back(store, name):
+def test_every_conversation_matches_what_llm_itself_reads_back(localchat_store, name):
     db = _data(f"{name}.db")
     expected = json.loads(_data(f"{name}.expected.json").read_text(encoding="utf-8"))
-    report = _import(store, db, attachments_dir=_data("llm-attachments"))
+    report = _import(localchat_store, db, attachments_dir=_data("llm-attachments"))
     assert report.format == "llm"
     assert report.added["conversation"] == expected["conversation_count"]
     assert report.added["message"] == sum(c["message_count"] for c in expected["conversations"])
-    with store.read_session():
+    with localchat_store.read_session():
         for conv in expected["conversations"]:
             row = Conversation.get(Conversation.external_id == conv["id"])
             assert row.title == conv["name"]
@@ -98,21 +91,21 @@ def _same_message(got: Message, want: dict) -> None:
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_the_source_database_stays_byte_identical(store, tmp_path, name):
+def test_the_source_database_stays_byte_identical(localchat_store, tmp_path, name):
     db = _data(f"{name}.db")
     copy = tmp_path / "logs.db"  # a writable copy, so a write attempt could succeed
     shutil.copyfile(db, copy)
     before, mtime = _digest(copy), os.stat(copy).st_mtime_ns
-    _import(store, copy)
+    _import(localchat_store, copy)
     assert _digest(copy) == before and os.stat(copy).st_mtime_ns == mtime
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("logs")) == ["logs.db"]
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_attachments_become_documents_with_bytes_when_they_can_be_found(store, name):
-    report = _import(store, _data(f"{name}.db"), attachments_dir=_data("llm-attachments"))
+def test_attachments_become_documents_with_bytes_when_they_can_be_found(localchat_store, name):
+    report = _import(localchat_store, _data(f"{name}.db"), attachments_dir=_data("llm-attachments"))
     assert report.added["document"] == 4
-    with store.read_session():
+    with localchat_store.read_session():
         docs = {d.filename: d for d in Document.select()}
         notes = docs["meeting-notes.txt"]
         assert (
@@ -126,17 +119,17 @@ def test_attachments_become_documents_with_bytes_when_they_can_be_found(store, n
         assert url.sha256 is None and url.recorded_path == "https://example.com/diagram.png"
 
 
-def test_attachments_whose_files_are_gone_are_kept_as_metadata(store):
-    _import(store, _data("llm-logs.db"))
-    with store.read_session():
+def test_attachments_whose_files_are_gone_are_kept_as_metadata(localchat_store):
+    _import(localchat_store, _data("llm-logs.db"))
+    with localchat_store.read_session():
         notes = Document.get(Document.filename == "meeting-notes.txt")
         assert notes.sha256 is None
         assert notes.recorded_path == "/home/ada/Documents/llm-attachments/meeting-notes.txt"
 
 
-def test_fragments_system_prompts_and_schemas_are_kept(store):
-    _import(store, _data("llm-logs.db"))
-    with store.read_session():
+def test_fragments_system_prompts_and_schemas_are_kept(localchat_store):
+    _import(localchat_store, _data("llm-logs.db"))
+    with localchat_store.read_session():
         conv = Conversation.get(Conversation.title.startswith("# Design notes"))
         rows = list(Message.select().where(Message.conversation == conv).order_by(Message.id))
         assert rows[0].role == "system" and rows[0].content == "Cite the notes."
@@ -145,37 +138,39 @@ def test_fragments_system_prompts_and_schemas_are_kept(store):
         assert rows[4].metadata["schema"]["required"] == ["title", "word_count"]
 
 
-def test_importing_twice_adds_nothing(store):
+def test_importing_twice_adds_nothing(localchat_store):
     db = _data("llm-logs.db")
-    first = _import(store, db)
-    again = _import(store, db)
+    first = _import(localchat_store, db)
+    again = _import(localchat_store, db)
     assert again.added == {} and again.skipped == first.added
 
 
-def test_a_sqlite_database_that_is_not_llms_is_refused(store, tmp_path):
+def test_a_sqlite_database_that_is_not_llms_is_refused(localchat_store, tmp_path):
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE t (x)")
     conn.close()
     assert detect_format(other) == "llm"
     with pytest.raises(ValidationError, match="not an llm logs.db"):
-        _import(store, other)
-    assert store.table_counts()["conversation"] == 0
+        _import(localchat_store, other)
+    assert localchat_store.table_counts()["conversation"] == 0
 
 
-def test_a_file_that_is_not_sqlite_is_refused_as_llm(store, tmp_path):
+def test_a_file_that_is_not_sqlite_is_refused_as_llm(localchat_store, tmp_path):
     bogus = tmp_path / "logs.db"
     bogus.write_bytes(b"not a database at all" * 100)
     with pytest.raises(ValidationError, match="not an llm logs.db"):
-        _import(store, bogus, format="llm")
+        _import(localchat_store, bogus, format="llm")
 
 
-def test_a_broken_message_chain_names_the_conversation_and_changes_nothing(store, tmp_path):
+def test_a_broken_message_chain_names_the_conversation_and_changes_nothing(
+    localchat_store, tmp_path
+):
     broken = tmp_path / "logs.db"
     shutil.copyfile(_data("llm-logs.db"), broken)
     with sqlite3.connect(broken) as conn:
         conn.execute('DELETE FROM "messages" WHERE "role" = \'system\'')
     conn.close()
     with pytest.raises(ValidationError, match="conversation .* is missing from the messages"):
-        _import(store, broken)
-    assert store.table_counts()["message"] == 0
+        _import(localchat_store, broken)
+    assert localchat_store.table_counts()["message"] == 0
