@@ -207,6 +207,24 @@ def test_a_dry_run_reports_what_would_be_added_and_changes_nothing(filled, expor
     assert real.added == dry.added
 
 
+@pytest.mark.parametrize("how", ["dry run", "done", "failed"])
+def test_the_message_triggers_are_back_after_an_import(filled, exported, tmp_path, how):
+    target = _store(tmp_path / "target.db")
+    if how == "failed":
+        with pytest.raises(ValidationError):
+            _import(target, _write(tmp_path / "cut.jsonl", _lines(exported)[:-1]))
+    else:
+        _import(target, exported, dry_run=how == "dry run")
+    with target.session() as s:
+        conv = Factories(s).conversation(title="after")
+        Factories(s).message(conversation=conv, content="zebracorn appears")
+    with target.read_session() as s:
+        assert [h.message.content for h in search_messages(s, "zebracorn")] == [
+            "zebracorn appears"
+        ]
+        assert Conversation.get(Conversation.title == "after").last_message == "zebracorn appears"
+
+
 # -- filters -----------------------------------------------------------------------
 
 
