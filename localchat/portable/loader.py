@@ -150,6 +150,7 @@ class Loader:
         self.new_conversations: set[int] = set()
         self.touched: set[int] = set()
         self.first_message: int | None = None
+        self.empty: dict[str, bool] = {}
         self.seen = 0
         self.tmp = tempfile.TemporaryDirectory(prefix="localchat-import-")
         self.files: dict[str, _Spooled] = {}
@@ -284,6 +285,12 @@ class Loader:
                         if stamp is not None:
                             out[name] = stamp
                             continue
+                    elif code == _CHOICE and value in _CHOICES[spec.kind, name]:
+                        out[name] = value
+                        continue
+                elif value is None and field.null:
+                    out[name] = None
+                    continue
                 elif code == _JSON:
                     out[name] = value
                     continue
@@ -369,7 +376,9 @@ class Loader:
         self, spec: TableSpec, rows: list[tuple[str, dict[str, Any], Any]]
     ) -> list[tuple[str, dict[str, Any], Any]]:
         """The rows not in the store yet (known ones map their uuid to the stored id)."""
-        if spec.key == "uuid":
+        if self._empty_at_start(spec.table):
+            present: dict[Any, int] = {}  # only this import's rows: no lookups needed
+        elif spec.key == "uuid":
             present = self._ids(spec.model, {row["uuid"] for _, row, _ in rows})
         else:  # a response: keyed by its message's id
             ids = [row[spec.key] for _, row, _ in rows]
@@ -435,10 +444,23 @@ class Loader:
         )
         return [int(r[0]) for r in cursor.fetchall()]
 
+    def _empty_at_start(self, table: str) -> bool:
+        """Whether ``table`` held no row when this import first came to it.
+
+        Then every row it holds is one this import added: a uuid seen again is
+        a clash the database refuses, and no lookup is needed to find it.
+        """
+        if table not in self.empty:
+            found = self.db.execute_sql(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone()
+            self.empty[table] = found is None
+        return self.empty[table]
+
     def _parents(self, rows: list[tuple[str, dict[str, Any], Any]], ids: list[int]) -> None:
         """Each message's parent id: earlier in this batch, in the store, or later (deferred)."""
         here: dict[str, int] = {}
-        wanted = {row["parent"] for _, row, _ in rows if row["parent"] is not None}
+        batch = {row["uuid"] for _, row, _ in rows}
+        wanted = {row["parent"] for _, row, _ in rows if row["parent"] not in batch}
+        wanted.discard(None)
         stored = self._ids(Message, wanted)
         for (where, row, _), mid in zip(rows, ids, strict=True):
             parent = row["parent"]
@@ -581,7 +603,7 @@ def _json_text(field: peewee.Field) -> Callable[[Any], Any]:
 
 
 _HEX = frozenset("0123456789abcdef")
-_TEXT, _UUID, _TIME, _JSON, _OTHER = range(5)
+_TEXT, _UUID, _TIME, _JSON, _CHOICE, _OTHER = range(6)
 
 
 def _kind_of(spec: TableSpec, field: peewee.Field) -> tuple[int, int]:
@@ -594,7 +616,7 @@ def _kind_of(spec: TableSpec, field: peewee.Field) -> tuple[int, int]:
         return _JSON, 0
     if isinstance(field, (peewee.CharField, peewee.TextField)):
         if (spec.kind, field.name) in _CHOICES:
-            return _OTHER, 0
+            return _CHOICE, 0
         limit = getattr(field, "max_length", None) if isinstance(field, peewee.CharField) else None
         return _TEXT, limit or 2**62
     return _OTHER, 0
