@@ -219,9 +219,7 @@ def test_the_message_triggers_are_back_after_an_import(filled, exported, tmp_pat
         conv = Factories(s).conversation(title="after")
         Factories(s).message(conversation=conv, content="zebracorn appears")
     with target.read_session() as s:
-        assert [h.message.content for h in search_messages(s, "zebracorn")] == [
-            "zebracorn appears"
-        ]
+        assert [h.message.content for h in search_messages(s, "zebracorn")] == ["zebracorn appears"]
         assert Conversation.get(Conversation.title == "after").last_message == "zebracorn appears"
 
 
