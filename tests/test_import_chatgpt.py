@@ -317,3 +317,10 @@ def test_a_cycle_in_the_tree_is_refused(localchat_store, tmp_path):
     conv["mapping"]["client-created-root"]["parent"] = "a3"
     with pytest.raises(ValidationError, match="cycle"):
         _import(localchat_store, _write(tmp_path, [conv]))
+
+
+def test_json_nested_too_deeply_is_refused(localchat_store, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" + "[" * 100_000 + "]" * 100_000 + "]", encoding="utf-8")
+    with pytest.raises(ValidationError, match="nested too deeply|is not an object"):
+        _import(localchat_store, deep)

@@ -174,3 +174,12 @@ def test_a_broken_message_chain_names_the_conversation_and_changes_nothing(
     with pytest.raises(ValidationError, match="conversation .* is missing from the messages"):
         _import(localchat_store, broken)
     assert localchat_store.table_counts()["message"] == 0
+
+
+def test_a_damaged_database_is_refused_and_changes_nothing(localchat_store, tmp_path):
+    damaged = tmp_path / "logs.db"
+    raw = _data("llm-logs.db").read_bytes()
+    damaged.write_bytes(raw[:4096] + b"\xff" * (len(raw) - 4096))  # the header page survives
+    with pytest.raises(ValidationError, match="logs.db"):
+        _import(localchat_store, damaged, format="llm")
+    assert localchat_store.table_counts()["message"] == 0

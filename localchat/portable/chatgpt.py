@@ -125,6 +125,10 @@ def iter_json_array(fp: IO[bytes], name: str) -> Iterator[Any]:
             try:
                 value, end = decoder.raw_decode(buf, pos)
                 break
+            except RecursionError:
+                raise ValidationError(
+                    f"{name}: conversation #{index + 1} is nested too deeply to be a conversation."
+                ) from None
             except json.JSONDecodeError as exc:
                 if len(buf) - pos > MAX_OBJECT_BYTES:
                     raise ValidationError(

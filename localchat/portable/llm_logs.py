@@ -408,40 +408,51 @@ def llm_records(
     """(where, record) for every conversation of an llm ``logs.db`` (read-only)."""
     conn = open_readonly(path)
     try:
-        db = _Db(conn)
-        legacy = {}
-        if db.has("conversations"):
-            legacy = {
-                r["id"]: r
-                for r in db.rows('SELECT "id", "name", "model" FROM "conversations" ORDER BY "id"')
-            }
-        threads = {}
-        if db.has("threads"):
-            threads = {r["id"]: r for r in db.rows(
-                f'SELECT "id", "name", "tip_message_hash", {db.col("threads", "datetime_utc")} '
-                'FROM "threads" ORDER BY "id"')}  # fmt: skip
-        extra = str(attachments_dir) if attachments_dir is not None else None
-        for cid in sorted(set(legacy) | set(threads)):
-            where = f"{path}: conversation {cid}"
-            b = _Builder(db, loader, cid, where, extra)
-            try:
-                if cid in legacy:
-                    _legacy(db, b)
-                if cid in threads:
-                    _thread(db, b, threads[cid], after_legacy=cid in legacy)
-            except sqlite3.DatabaseError as exc:
-                raise ValidationError(f"{where}: cannot be read ({exc}).") from None
-            if not b.messages:
-                continue
-            yield where, _conversation(cid, legacy.get(cid), threads.get(cid), b)
-            for m in b.messages:
-                yield where, m
-            for r in b.responses:
-                yield where, r
-            for d in b.documents:
-                yield where, d
+        yield from _records(conn, path, loader, attachments_dir)
+    except sqlite3.DatabaseError as exc:  # a damaged file: say so, as a localchat error
+        raise ValidationError(f"{path}: cannot be read as an llm logs.db ({exc}).") from None
     finally:
         conn.close()
+
+
+def _records(
+    conn: sqlite3.Connection,
+    path: str,
+    loader: Loader,
+    attachments_dir: str | os.PathLike[str] | None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    db = _Db(conn)
+    legacy = {}
+    if db.has("conversations"):
+        legacy = {
+            r["id"]: r
+            for r in db.rows('SELECT "id", "name", "model" FROM "conversations" ORDER BY "id"')
+        }
+    threads = {}
+    if db.has("threads"):
+        threads = {r["id"]: r for r in db.rows(
+            f'SELECT "id", "name", "tip_message_hash", {db.col("threads", "datetime_utc")} '
+            'FROM "threads" ORDER BY "id"')}  # fmt: skip
+    extra = str(attachments_dir) if attachments_dir is not None else None
+    for cid in sorted(set(legacy) | set(threads)):
+        where = f"{path}: conversation {cid}"
+        b = _Builder(db, loader, cid, where, extra)
+        try:
+            if cid in legacy:
+                _legacy(db, b)
+            if cid in threads:
+                _thread(db, b, threads[cid], after_legacy=cid in legacy)
+        except sqlite3.DatabaseError as exc:
+            raise ValidationError(f"{where}: cannot be read ({exc}).") from None
+        if not b.messages:
+            continue
+        yield where, _conversation(cid, legacy.get(cid), threads.get(cid), b)
+        for m in b.messages:
+            yield where, m
+        for r in b.responses:
+            yield where, r
+        for d in b.documents:
+            yield where, d
 
 
 def _conversation(cid: str, legacy: Any, thread: Any, b: _Builder) -> dict[str, Any]:
