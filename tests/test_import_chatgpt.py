@@ -324,3 +324,11 @@ def test_json_nested_too_deeply_is_refused(localchat_store, tmp_path):
     deep.write_text("[" + "[" * 100_000 + "]" * 100_000 + "]", encoding="utf-8")
     with pytest.raises(ValidationError, match="nested too deeply|is not an object"):
         _import(localchat_store, deep)
+
+
+def test_a_chatgpt_import_into_postgresql_keeps_every_branch(pg_session, tmp_path):
+    path = _write(tmp_path, [_branched()])
+    assert import_path(pg_session, path).added == {"conversation": 1, "message": 5}
+    assert import_path(pg_session, path).added == {}
+    a3 = Message.get(Message.content == "answer B ✨")
+    assert a3.parent.metadata["node_id"] == "q2" and a3.metadata["current"] is True

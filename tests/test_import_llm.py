@@ -183,3 +183,13 @@ def test_a_damaged_database_is_refused_and_changes_nothing(localchat_store, tmp_
     with pytest.raises(ValidationError, match="logs.db"):
         _import(localchat_store, damaged, format="llm")
     assert localchat_store.table_counts()["message"] == 0
+
+
+def test_an_llm_import_into_postgresql_matches_the_sqlite_one(pg_session, tmp_path):
+    db = _data("llm-logs.db")
+    report = import_path(
+        pg_session, db, attachments_dir=_data("llm-attachments"), storage_dir=tmp_path / "files"
+    )
+    assert report.added == {"conversation": 13, "message": 74, "response": 33, "document": 4}
+    assert import_path(pg_session, db, storage_dir=tmp_path / "files").added == {}
+    assert Message.select().where(Message.role == "tool").count() == 1
