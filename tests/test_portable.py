@@ -256,6 +256,20 @@ def test_a_user_filter_takes_an_email_and_exports_only_that_users_rows(filled, t
     assert written["document"] == 3 and written["response"] == 1
 
 
+def test_a_filtered_export_brings_the_owner_of_a_document_in_a_chosen_conversation(tmp_path):
+    source = _store(tmp_path / "source.db")
+    with source.session() as s:
+        make = Factories(s)
+        conv = make.conversation(title="shared")
+        make.document(content="notes", user=make.user(), conversation=conv)
+        conv_id = conv.id
+    path = tmp_path / "one.jsonl"
+    written = _export(source, path, ExportFilter(conversation=conv_id))
+    assert written["user"] == 2 and written["document"] == 1
+    report = _import(_store(tmp_path / "target.db"), path)
+    assert report.added == {"user": 2, "conversation": 1, "document": 1}
+
+
 # -- all or nothing: hostile input --------------------------------------------------
 
 

@@ -104,8 +104,12 @@ def _conversation_where(s: Session, flt: ExportFilter) -> tuple[str, list[Any]]:
 def _scope(spec: TableSpec, chosen: str) -> str | None:
     """The WHERE (on alias ``t``) of ``spec``'s rows under a filter, or None: not exported."""
     inside = f'SELECT c."id" FROM "conversation" c WHERE {chosen}'
-    if spec.kind == "user":
-        return f't."id" IN (SELECT c."user_id" FROM "conversation" c WHERE {chosen})'
+    if spec.kind == "user":  # the owners of the conversations, and of their documents
+        return (
+            f't."id" IN (SELECT c."user_id" FROM "conversation" c WHERE {chosen}) '
+            f'OR t."id" IN (SELECT d."user_id" FROM "document" d '
+            f'WHERE d."conversation_id" IN ({inside}))'
+        )
     if spec.kind in ("conversation",):
         return f't."id" IN ({inside})'
     if spec.kind == "message":
