@@ -22,7 +22,8 @@ conversations their source id in ``external_id``).
 
 Modules: :mod:`.records` (the record types), :mod:`.exporter`,
 :mod:`.jsonl` (reading an export), :mod:`.loader` (records into a store),
-:mod:`.chatgpt`, :mod:`.llm_logs`, :mod:`.markdown`.
+:mod:`.chatgpt`, :mod:`.llm_logs`, :mod:`.markdown`, :mod:`.progress` (the CLI's counter).
+Format, commands and what each importer keeps: ``docs/portability.md``.
 """
 
 from __future__ import annotations

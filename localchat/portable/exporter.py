@@ -6,7 +6,7 @@
     store = open_store("/tmp/example-export.db")
     store.upgrade()
     with store.read_session() as s, open("/tmp/example-export.jsonl", "w") as fp:
-        counts = export_store(s, fp)                       # {"user": 0, "message": 0, ...}
+        written = export_store(s, fp)        # records written per type: {} for an empty store
         # export_store(s, fp, ExportFilter(user="ada@example.org", archived=False))
 
 The first line is the header::
