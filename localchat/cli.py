@@ -5,6 +5,8 @@
     $ localchat migrate status       # exit status 1 when migrations are pending
     $ localchat --db /tmp/x.db migrate down --target 0001_initial --yes
     $ localchat files verify         # exit status 1 when rows and files disagree
+    $ localchat export --out all.jsonl           # the whole store (docs/portability.md)
+    $ localchat import conversations.zip --user ada@example.org --dry-run
 
 Every command takes ``--db PATH`` (or a URL) and ``--app NAME``. Errors print
 one ``error: ...`` line and exit 2 (a traceback only with ``-v``). Commands
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import functools
 import json
 import os
@@ -31,6 +34,15 @@ from .database import Store, open_store
 from .errors import LocalchatError
 from .export import export_messages_jsonl, open_export_file
 from .files.store import FileStoreReport, repair_file_store, verify_file_store
+from .portable import (
+    FORMATS,
+    ExportFilter,
+    ImportReport,
+    export_markdown,
+    export_store,
+    import_path,
+)
+from .portable.progress import Progress
 from .search import search_messages
 
 __all__ = ["main", "build_parser"]
@@ -177,15 +189,71 @@ def cmd_files(args: argparse.Namespace) -> int:
     return 1 if report.remaining else 0
 
 
+def _export_filter(args: argparse.Namespace) -> ExportFilter:
+    opt = functools.partial(getattr, args)
+    return ExportFilter(
+        user=opt("user", None),
+        conversation=opt("conversation", None),
+        since=opt("since", None),
+        until=opt("until", None),
+        archived=opt("archived", None),
+    )
+
+
 def cmd_export(args: argparse.Namespace) -> int:
-    store, out = _store(args), getattr(args, "out", None)
+    store, out, fmt = _store(args), getattr(args, "out", None), getattr(args, "format", "jsonl")
+    say = functools.partial(print, file=sys.stderr if not out or fmt == "messages" else sys.stdout)
     if not store.exists():
         print("the database does not exist yet: nothing to export.", file=sys.stderr)
         return 0
+    if fmt == "markdown":
+        with store.read_session() as s:
+            n = export_markdown(s, out or ".", _export_filter(args))
+        summary: dict[str, Any] = {"format": fmt, "out": out or ".", "conversations": n}
+        say(json.dumps(summary) if args.json else f"wrote {n} conversation(s) to {out or '.'}.")
+        return 0
     target = open_export_file(out) if out else contextlib.nullcontext(sys.stdout)
     with store.read_session() as s, target as fp:
-        n = export_messages_jsonl(s, fp, conversation_id=getattr(args, "conversation", None))
-    print(f"exported {n} message(s) to {out or 'standard output'}.", file=sys.stderr)
+        if fmt == "messages":  # the per-message stream of earlier releases
+            conv = getattr(args, "conversation", None)
+            conv_id = int(conv) if conv is not None and conv.isdigit() else conv
+            n = export_messages_jsonl(s, fp, conversation_id=conv_id)
+            print(f"exported {n} message(s) to {out or 'standard output'}.", file=sys.stderr)
+            return 0
+        with Progress("exported", quiet=args.quiet) as tick:
+            written = export_store(s, fp, _export_filter(args), as_json=fmt == "json",
+                                   include_secrets=args.secrets, progress=tick)  # fmt: skip
+    where = out or "standard output"
+    if args.json:
+        say(json.dumps({"format": fmt, "out": where, "records": written}))
+    elif not args.quiet:
+        say(f"exported {_counted(written)} to {where}.")
+    return 0
+
+
+def _counted(counts: dict[str, int]) -> str:
+    """``{"message": 2, "user": 1}`` -> ``"2 messages, 1 user"`` (``"nothing"`` when empty)."""
+    said = [f"{n} {kind}{'' if n == 1 else 's'}" for kind, n in counts.items() if n]
+    return ", ".join(said) or "nothing"
+
+
+def _print_import(report: ImportReport) -> None:
+    verb = "would add" if report.dry_run else "added"
+    print(f"{report.source} ({report.format}): {verb} {_counted(report.added)}.")
+    if report.skipped:
+        print(f"already in the store: {_counted(report.skipped)}.")
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    store = _store(args)
+    with store.session() as s, Progress("read", quiet=args.quiet) as tick:
+        report = import_path(s, args.path, format=args.format, user=args.user,
+                             dry_run=args.dry_run, progress=tick,
+                             attachments_dir=args.attachments)  # fmt: skip
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    elif not args.quiet:
+        _print_import(report)
     return 0
 
 
@@ -204,6 +272,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         title, msg = r["conversation"]["title"] or "(untitled)", r["message"]
         print(f"{title} #{msg['id']} {msg['role']}: {r['snippet']}")
     return 0
+
+
+def _when(text: str) -> dt.datetime:
+    try:
+        at = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,9 +324,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--apply", action="store_true", help="repair: really delete orphan files")
     p.add_argument("--quick", action="store_true", help="compare sizes only, not sha256")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p = add("export", cmd_export, "write every message as JSON Lines (bounded memory)")
+    p = add("export", cmd_export, "export the store: versioned JSON Lines, JSON or Markdown")
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "json", "markdown", "messages"],
+        default="jsonl",
+        help="jsonl: every table, one record a line (default; what import reads); "
+        "json: the same records as one JSON document; markdown: one file per "
+        "conversation (--out is a folder); messages: only messages, one a line",
+    )
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
-    p.add_argument("--conversation", type=int, metavar="ID", help="only this conversation")
+    p.add_argument("--conversation", metavar="ID", help="only this conversation (id or uuid)")
+    p.add_argument(
+        "--user", metavar="USER", help="only this user's conversations (id, uuid, email)"
+    )
+    p.add_argument(
+        "--since",
+        type=_when,
+        metavar="TIME",
+        help="conversations updated at or after TIME (ISO 8601)",
+    )
+    p.add_argument("--until", type=_when, metavar="TIME", help="conversations updated before TIME")
+    p.add_argument(
+        "--archived", action="store_true", default=None, help="only archived conversations"
+    )
+    p.add_argument(
+        "--active", dest="archived", action="store_false", help="only active conversations"
+    )
+    p.add_argument("--secrets", action="store_true", help="also export password hashes")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p = add("import", cmd_import, "import a localchat export, a ChatGPT export or an llm logs.db")
+    p.add_argument("path", help="the file: .jsonl export, conversations.json or its zip, logs.db")
+    p.add_argument("--format", choices=list(FORMATS), default="auto", help="default: detected")
+    p.add_argument("--user", metavar="EMAIL", help="the imported conversations belong to this user")
+    p.add_argument(
+        "--dry-run", action="store_true", help="report what would be added; change nothing"
+    )
+    p.add_argument("--attachments", metavar="DIR", help="llm: look here for attached files")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p = add("search", cmd_search, "full-text search over messages, best matches first")
     p.add_argument("query", help="words to find (plain text; --advanced for FTS5 syntax)")
     p.add_argument("--user", metavar="ID", help="only this user's conversations (id or uuid)")

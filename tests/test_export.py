@@ -93,7 +93,8 @@ def test_an_empty_store_exports_nothing(localchat_session):
 
 def test_cli_export_writes_the_file_and_reports_the_count(localchat_db_path, tmp_path, capsys):
     out = tmp_path / "all.jsonl"
-    assert main(["--db", str(localchat_db_path), "export", "--out", str(out)]) == 0
+    argv = ["--db", str(localchat_db_path), "export", "--format", "messages", "--out", str(out)]
+    assert main(argv) == 0
     assert out.read_text() == ""
     assert "exported 0 message(s)" in capsys.readouterr().err
 
@@ -110,7 +111,7 @@ def test_cli_export_to_standard_output_leaves_it_open(localchat_db_path, capsys)
 
     with open_store(localchat_db_path).session() as s:
         add_message(s, create_conversation(s).id, "user", "hello")
-    assert main(["--db", str(localchat_db_path), "export"]) == 0
+    assert main(["--db", str(localchat_db_path), "export", "--format", "messages"]) == 0
     print("still open")
     out = capsys.readouterr().out.splitlines()
     assert json.loads(out[0])["content"] == "hello" and out[1] == "still open"
@@ -128,7 +129,8 @@ def _seeded(localchat_db_path):
 
 
 def _export(db, out):
-    return main(["--db", str(db), "export", "--out", str(out)])
+    """``export --format messages``: the per-message stream (the full export: test_portable)."""
+    return main(["--db", str(db), "export", "--format", "messages", "--out", str(out)])
 
 
 def test_cli_export_writes_a_private_file_whatever_the_umask(localchat_db_path, tmp_path):
