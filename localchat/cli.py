@@ -25,9 +25,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__, schema
+from .backup import BackupResult, RestoreResult, backup_store, restore_store
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
+from .progress import TerminalProgress
 from .export import export_messages_jsonl, open_export_file
 from .repository.file_store import FileStoreReport, repair_file_store, verify_file_store
 from .search import search_messages
@@ -205,6 +207,61 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(args: argparse.Namespace) -> dict[str, Any]:
+    target = getattr(args, "db", None)
+    app = getattr(args, "app", DEFAULT_APP_NAME)
+    if target and "://" in target:
+        return {"url": target, "app_name": app}
+    return {"db_path": target, "app_name": app}
+
+
+def _print_backup(r: BackupResult) -> None:
+    print(f"backup: {r.archive}")
+    print(f"  database {r.database_bytes} bytes (schema {r.schema_version}), "
+          f"{r.files} file(s) {r.file_bytes} bytes, in {r.seconds:.2f} s")  # fmt: skip
+    for s in r.skipped:
+        print(f"  skipped {s['name']}: {s['reason']}", file=sys.stderr)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    with TerminalProgress("backup", enabled=not args.quiet) as bar:
+        result = backup_store(args.path, **_where(args), progress=bar)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif not args.quiet:
+        _print_backup(result)
+    return 0
+
+
+def _print_restore(r: RestoreResult) -> None:
+    print(f"restored {r.archive}")
+    print(f"  into {r.database} (schema {r.schema_version}), {r.files} file(s) in {r.files_dir}")
+    if r.upgraded:
+        print(f"  upgraded through {', '.join(r.upgraded)}")
+    if r.kept:
+        print(f"  the previous store is kept as {r.kept} (and {r.kept}-files)")
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if store.is_sqlite and store.exists() and not args.yes:
+        say = functools.partial(print, file=sys.stderr)
+        say(f"This replaces {store.config.describe()} by the store in {args.archive};")
+        say("the current one is kept beside it (<database>.pre-restore-<time>.bak).")
+        if not sys.stdin.isatty():
+            raise LocalchatError("refusing to restore without confirmation; pass --yes.")
+        if input("Go ahead? [y/N] ").strip().lower() not in {"y", "yes"}:
+            print("nothing was changed.")
+            return 1
+    with TerminalProgress("restore", enabled=not args.quiet) as bar:
+        result = restore_store(args.archive, **_where(args), progress=bar)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif not args.quiet:
+        _print_restore(result)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: options given before the command are not reset by the subparser.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -256,6 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conversation", metavar="ID", help="only this conversation (id or uuid)")
     p.add_argument("--limit", type=int, default=20, help="how many hits (default 20)")
     p.add_argument("--advanced", action="store_true", help="the query is FTS5 query syntax")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("backup", cmd_backup, "write one zip archive: a consistent snapshot and every file")
+    p.add_argument("path", nargs="?", help="archive to write, or a folder (default: here)")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("restore", cmd_restore, "replace the store by an archive's (the old one is kept)")
+    p.add_argument("archive", help="an archive written by `localchat backup`")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary")
     p.add_argument("--json", action="store_true", help="print JSON")
     # Feature commands register here.
     return parser

@@ -32,7 +32,7 @@ from typing import Any
 import peewee
 from playhouse.pool import PooledDatabase, PooledSqliteDatabase
 
-from . import schema, storefile
+from . import schema, store_swap, storefile
 from .config import DEFAULT_APP_NAME, StoreConfig, resolve
 from .errors import ConfigError, MigrationError, NotFound, SessionClosed, translate
 from .models import ALL_MODELS, router
@@ -207,9 +207,15 @@ class Store:
         application's database (or a zero-byte file localchat did not make),
         :class:`~localchat.errors.StoreCorrupt` a file that is not SQLite;
         either way the file is left byte-identical. PostgreSQL: ``"server"``.
+        The one change it may make: a restore a crash cut short
+        (:mod:`localchat.store_swap`) is finished or undone first.
         """
         if self.path is None:
             return "server"
+        try:
+            store_swap.finish_interrupted(self.path)
+        except OSError as exc:
+            raise translate(exc, str(self.path)) or exc from exc
         return storefile.inspect_file(self.path, schema.shipped(self), timeout=BUSY_TIMEOUT_SECONDS)
 
     def prepare(self) -> None:
@@ -284,6 +290,16 @@ class Store:
                 for m in ALL_MODELS
                 if m._meta.table_name in tables
             }
+
+    def forget_state(self) -> None:
+        """Close idle connections and forget what was learned about the file.
+
+        For after the file was replaced (a restore): the next session checks,
+        prepares and migrates it again.
+        """
+        self.close()
+        self._prepared = self._readable = self._migrated = False
+        self.schema_facts.clear()
 
     # -- sessions -----------------------------------------------------------
     def session(self, *, readonly: bool = False) -> contextlib.AbstractContextManager[Session]:
