@@ -167,16 +167,14 @@ def _snapshot(store: Store, into: Path) -> tuple[list[tuple[str, Path]], list[st
     The file list, the history and the copy all come from the session's one
     snapshot, so they agree with each other whatever writers do meanwhile.
     """
-    from .models import Document
-
     with store.read_session() as s:
         conn = s.db.connection()
-        history = [r[0] for r in conn.execute(f'SELECT "name" FROM "{schema.HISTORY_TABLE}"')]
+        history = [
+            r[0] for r in conn.execute(f'SELECT "name" FROM "{schema.HISTORY_TABLE}" ORDER BY "id"')
+        ]
         own, legacy = store.files_dir, legacy_files_dir_for(store.path or "")
-        rows = (
-            Document.select(Document.stored_name, Document.recorded_path)
-            .where(Document.stored_name.is_null(False))
-            .tuples()
+        rows = conn.execute(
+            'SELECT "stored_name", "path" FROM "document" WHERE "stored_name" IS NOT NULL'
         )
         files: dict[str, Path] = {}
         for name, recorded in rows:
@@ -263,21 +261,25 @@ def backup_store(
                     entries.append(_copy_into(zf, f"files/{name}", src, sizes.get(name, 0), tick))
                 done[1] += 1
                 tick(0)
+            version = history[-1] if history else "none"
             created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
             manifest = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
                 "app": f"localchat {__version__}",
                 "created_at": created,
-                "schema_version": history[-1] if history else "none",
+                "schema_version": version,
                 "migrations": history,
                 "store_identity": identity,
                 "entries": entries,
                 "skipped": skipped,
             }
             zf.writestr(MANIFEST, json.dumps(manifest, indent=1))
-        with open(partial, "rb+") as fh:
-            os.fsync(fh.fileno())
+        fd = os.open(partial, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(partial, target)
     except OSError as exc:
         raise translate(exc, str(target)) or exc from exc
@@ -289,7 +291,7 @@ def backup_store(
     return BackupResult(
         archive=str(target),
         database=store.config.describe(),
-        schema_version=manifest["schema_version"],
+        schema_version=version,
         created_at=created,
         database_bytes=entries[0]["size"],
         files=len(file_entries),
@@ -508,13 +510,12 @@ def restore_store(
     store.check_file()  # settles an earlier interrupted restore; refuses a foreign file
     try:
         make_private_dirs(db.parent)
-        with zipfile.ZipFile(source) as zf:
+        with zipfile.ZipFile(source) as zf, store_swap.hold(db) as swap:
             plan = _plan(source, zf, max_bytes)
             total = sum(e["size"] for e in plan)
             _free_space(db.parent, total, source)
-            stage = Path(tempfile.mkdtemp(dir=db.parent, prefix=f".{db.name}.restore-"))
+            stage = swap.new_stage()
             try:
-                (stage / "files").mkdir(mode=0o700)
                 done = [0, 0]
 
                 def tick(n: int) -> None:
@@ -532,7 +533,7 @@ def restore_store(
                 names = {e["name"][6:] for e in plan[1:]}
                 applied, version = _settle(source, stage, store, names)
                 store.forget_state()  # our own idle connections would block the swap
-                kept = store_swap.swap_in(db, stage, wait=wait)
+                kept = swap.swap_in(stage, wait=wait)
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
     except zipfile.BadZipFile as exc:

@@ -29,8 +29,8 @@ from .backup import BackupResult, RestoreResult, backup_store, restore_store
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
-from .progress import TerminalProgress
 from .export import export_messages_jsonl, open_export_file
+from .progress import TerminalProgress
 from .repository.file_store import FileStoreReport, repair_file_store, verify_file_store
 from .search import search_messages
 

@@ -260,12 +260,11 @@ class Store:
         """What a read session needs, checked without writing anything."""
         if self._readable or self._migrated:
             return
-        if not self.exists():
+        if self.check_file() == "missing":  # first: it settles an interrupted restore
             raise NotFound(
                 f"there is no store at {self.config.describe()} yet: `localchat init` or a "
                 "write session (get_session()) creates it."
             )
-        self.check_file()
         if not schema.at_head(self):
             states = self.migration_status()
             schema.refuse_newer(states, self)

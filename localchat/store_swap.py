@@ -1,8 +1,9 @@
 """Put a prepared store in place of another with renames, so a crash leaves one or the other.
 
-    from localchat.store_swap import swap_in, finish_interrupted
-    kept = swap_in(db, staged_dir)     # staged_dir holds "db" and "files/"; returns the old
-                                       # store's new name (<db>.pre-restore-<time>.bak) or None
+    from localchat.store_swap import finish_interrupted, hold
+    with hold(db) as swap:             # others opening the store get StoreBusy meanwhile
+        stage = swap.new_stage()       # fill stage/db and stage/files/
+        kept = swap.swap_in(stage)     # the old store's new name (<db>.pre-restore-<time>.bak)
     finish_interrupted(db)             # on open: complete or undo a swap a crash cut short
 
 A store is its database file and its ``<db>-files/`` folder. Replacing both
@@ -31,6 +32,7 @@ import json
 import os
 import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +45,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no advisory lock, the journal still works
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["JOURNAL_SUFFIX", "journal_path", "swap_in", "finish_interrupted", "kept_name"]
+__all__ = ["JOURNAL_SUFFIX", "journal_path", "hold", "Swap", "finish_interrupted", "kept_name"]
 
 JOURNAL_SUFFIX = ".restore-journal"
 _SIDE = ("-wal", "-shm", "-journal")
@@ -119,6 +121,7 @@ def finish_interrupted(db: Path) -> str | None:
             return None  # the swap that held it ended and removed it meanwhile
         raw = os.read(fd, 1 << 16)
         outcome = _recover(db, json.loads(raw)) if raw.strip() else None
+        _remove_stages(db)
         _end_journal(db, fd)
         return outcome
 
@@ -177,20 +180,26 @@ def _exclusive(db: Path, wait: float) -> sqlite3.Connection | None:
         raise
 
 
-def swap_in(db: Path, stage: Path, *, wait: float = 5.0) -> Path | None:
-    """Replace the store at ``db`` by ``stage/db`` and ``stage/files``; returns the kept name.
+class Swap:
+    """A restore's hold on the store: the journal lock, staging folders, the swap itself."""
 
-    ``stage`` must be a folder beside ``db`` (same file system). The previous
-    store, if any, is kept as ``<db>.pre-restore-<time>.bak`` with its folder
-    beside it (``...bak-files``). ``stage`` is gone afterwards. A swap cut short
-    is completed or undone by :func:`finish_interrupted`.
-    """
-    with _journal_lock(db) as fd:
-        raw = os.read(fd, 1 << 16)
-        if raw.strip():  # an earlier swap died: settle it first
-            _recover(db, json.loads(raw))
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
+    def __init__(self, db: Path, fd: int) -> None:
+        self.db, self.fd = db, fd
+
+    def new_stage(self) -> Path:
+        """A private staging folder beside the store, with an empty ``files/`` in it."""
+        stage = Path(tempfile.mkdtemp(dir=self.db.parent, prefix=_stage_prefix(self.db)))
+        (stage / "files").mkdir(mode=0o700)
+        return stage
+
+    def swap_in(self, stage: Path, *, wait: float = 5.0) -> Path | None:
+        """Replace the store by ``stage/db`` and ``stage/files``; returns the kept name.
+
+        The previous store, if any, is kept as ``<db>.pre-restore-<time>.bak``
+        with its folder beside it (``...bak-files``); None if there was none.
+        ``stage`` is gone afterwards.
+        """
+        db, fd = self.db, self.fd
         old = _exclusive(db, wait)
         try:
             kept = kept_name(db)
@@ -210,4 +219,34 @@ def swap_in(db: Path, stage: Path, *, wait: float = 5.0) -> Path | None:
                 old.close()
         shutil.rmtree(stage, ignore_errors=True)
         _end_journal(db, fd)
-    return kept if had_db or os.path.lexists(files_dir_for(kept)) else None
+        return kept if had_db or os.path.lexists(files_dir_for(kept)) else None
+
+
+def _stage_prefix(db: Path) -> str:
+    return f".{db.name}.restore-"
+
+
+def _remove_stages(db: Path) -> None:
+    """Staging folders a killed restore left (only called under the journal lock)."""
+    for leftover in db.parent.glob(_stage_prefix(db) + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def hold(db: Path) -> Iterator[Swap]:
+    """Hold the store for a restore: others opening it get StoreBusy until this ends.
+
+    An earlier restore a crash interrupted is settled first; staging folders
+    it left are removed. Leaving the block without swapping changes nothing.
+    """
+    with _journal_lock(db) as fd:
+        raw = os.read(fd, 1 << 16)
+        if raw.strip():  # an earlier swap died: settle it first
+            _recover(db, json.loads(raw))
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        _remove_stages(db)
+        try:
+            yield Swap(db, fd)
+        finally:
+            _end_journal(db, fd)
