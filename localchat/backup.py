@@ -43,6 +43,7 @@ import sqlite3
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -191,16 +192,28 @@ def _snapshot(store: Store, into: Path) -> tuple[list[tuple[str, Path]], list[st
     return sorted(files.items()), history, str(identity[0]) if identity else ""
 
 
+def _compresses(head: bytes) -> bool:
+    """Whether deflating is worth it: not for bytes already compressed (PDF, images, zips)."""
+    sample = head[: 256 << 10]
+    return len(zlib.compress(sample, 1)) < 0.9 * len(sample)
+
+
 def _copy_into(
     zf: zipfile.ZipFile, name: str, src: IO[bytes], size: int, tick: Callable[[int], None]
 ) -> dict[str, Any]:
     digest, done = hashlib.sha256(), 0
-    with zf.open(name, "w", force_zip64=size >= _ZIP64_FROM) as out:
-        while chunk := src.read(CHUNK_SIZE):
+    chunk = src.read(CHUNK_SIZE)
+    entry: str | zipfile.ZipInfo = name
+    if chunk and not _compresses(chunk):
+        entry = zipfile.ZipInfo(name, time.gmtime()[:6])
+        entry.compress_type = zipfile.ZIP_STORED
+    with zf.open(entry, "w", force_zip64=size >= _ZIP64_FROM) as out:
+        while chunk:
             digest.update(chunk)
             out.write(chunk)
             done += len(chunk)
             tick(len(chunk))
+            chunk = src.read(CHUNK_SIZE)
     return {"name": name, "size": done, "sha256": digest.hexdigest()}
 
 
