@@ -69,7 +69,7 @@ def _stats(lat: list[float]) -> str:
     return f"{len(lat)} appends, longest {max(lat) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
 
 
-def run(workdir: Path, db_mb: int, files_mb: int, baseline: float) -> None:
+def measure(workdir: Path, db_mb: int, files_mb: int, baseline: float) -> None:
     from localchat import close_all
     from localchat.backup import backup_store, restore_store
 
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="localchat-bench-backup-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    run(workdir, args.db_mb, args.files_mb, args.baseline)
+    measure(workdir, args.db_mb, args.files_mb, args.baseline)
 
 
 if __name__ == "__main__":

@@ -203,10 +203,13 @@ def _copy_into(
 ) -> dict[str, Any]:
     digest, done = hashlib.sha256(), 0
     chunk = src.read(CHUNK_SIZE)
-    entry: str | zipfile.ZipInfo = name
-    if chunk and not _compresses(chunk):
-        entry = zipfile.ZipInfo(name, time.gmtime()[:6])
-        entry.compress_type = zipfile.ZIP_STORED
+    entry = zipfile.ZipInfo(name, time.gmtime()[:6])
+    entry.external_attr = 0o600 << 16
+    if chunk and _compresses(chunk):
+        entry.compress_type = zipfile.ZIP_DEFLATED
+        for attr in ("_compresslevel", "compress_level"):  # Python 3.11-3.12, 3.13+
+            with contextlib.suppress(AttributeError):
+                setattr(entry, attr, 1)
     with zf.open(entry, "w", force_zip64=size >= _ZIP64_FROM) as out:
         while chunk:
             digest.update(chunk)

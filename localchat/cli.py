@@ -5,11 +5,13 @@
     $ localchat migrate status       # exit status 1 when migrations are pending
     $ localchat --db /tmp/x.db migrate down --target 0001_initial --yes
     $ localchat files verify         # exit status 1 when rows and files disagree
+    $ localchat backup /backups/     # one zip: a consistent snapshot and every file
+    $ localchat restore --yes /backups/localchat-backup-20261130T174500Z.zip
 
 Every command takes ``--db PATH`` (or a URL) and ``--app NAME``. Errors print
 one ``error: ...`` line and exit 2 (a traceback only with ``-v``). Commands
 that only read (``status``, ``path``, ``migrate status``, ``files verify``,
-``search``, ``export``) use read sessions: they never wait for the app's
+``search``, ``export``, ``backup``) use read sessions: they never wait for the app's
 writes, never block them and never change any file.
 argparse, not click: the runtime dependencies stay peewee and platformdirs.
 """
