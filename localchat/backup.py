@@ -55,6 +55,7 @@ from .database import Store, make_private_dirs, open_store
 from .errors import (
     ArchiveError,
     Conflict,
+    FileStoreError,
     NotFound,
     SchemaTooNew,
     StoreFull,
@@ -270,7 +271,7 @@ def backup_store(
             for name, where in files:
                 try:
                     src = open_stored(where)
-                except Exception as exc:  # deleted after the snapshot, or damaged
+                except FileStoreError as exc:  # deleted after the snapshot, or not a file
                     skipped.append({"name": name, "path": str(where), "reason": str(exc)})
                     continue
                 with src:
@@ -466,20 +467,29 @@ def _settle(archive: Path, stage: Path, store: Store, files: set[str]) -> tuple[
         staged.close()
     conn = sqlite3.connect(str(stage / "db"), isolation_level=None)
     try:
-        identity = conn.execute('SELECT "uuid" FROM "store_identity" LIMIT 1').fetchone()
-        if identity is None:
-            raise _bad(archive, "its database has no store identity")
-        # Files that lived in a storage_dir now live in the store's own folder.
-        conn.executemany(
-            'UPDATE "document" SET "path" = NULL WHERE "stored_name" = ? AND "path" IS NOT NULL',
-            [(name,) for name in sorted(files)],
-        )
-        version = conn.execute(
-            f'SELECT "name" FROM "{schema.HISTORY_TABLE}" ORDER BY "id" DESC LIMIT 1'
-        ).fetchone()[0]
-        conn.execute("PRAGMA journal_mode = DELETE")  # nothing left in a -wal beside it
+        return _adopt(archive, stage, conn, files, applied)
+    except sqlite3.Error as exc:
+        raise _bad(archive, f"its database does not hold localchat's tables ({exc})") from None
     finally:
         conn.close()
+
+
+def _adopt(
+    archive: Path, stage: Path, conn: sqlite3.Connection, files: set[str], applied: list[str]
+) -> tuple[list[str], str]:
+    """The staged store takes its files: marker of its identity, storage_dir rows moved in."""
+    identity = conn.execute('SELECT "uuid" FROM "store_identity" LIMIT 1').fetchone()
+    if identity is None:
+        raise _bad(archive, "its database has no store identity")
+    # Files that lived in a storage_dir now live in the store's own folder.
+    conn.executemany(
+        'UPDATE "document" SET "path" = NULL WHERE "stored_name" = ? AND "path" IS NOT NULL',
+        [(name,) for name in sorted(files)],
+    )
+    version = conn.execute(
+        f'SELECT "name" FROM "{schema.HISTORY_TABLE}" ORDER BY "id" DESC LIMIT 1'
+    ).fetchone()[0]
+    conn.execute("PRAGMA journal_mode = DELETE")  # nothing left in a -wal beside it
     mark_folder(stage / "files", str(identity[0]))
     for leftover in stage.glob("db.pre-*"):  # the copy upgrade() took of the snapshot
         leftover.unlink()

@@ -20,6 +20,7 @@ import pytest
 
 from localchat import (
     ArchiveError,
+    ForeignDatabase,
     NotFound,
     SchemaTooNew,
     StoreBusy,
@@ -428,6 +429,36 @@ def test_restore_refuses_a_store_another_connection_has_open(store_path, other_a
             restore_store(other_archive, store_path, wait=0.2)
     finally:
         conn.close()
+    assert _state(store_path) == before
+
+
+def test_restore_never_replaces_another_applications_database(other_archive, tmp_path):
+    foreign = tmp_path / "their.db"
+    conn = sqlite3.connect(str(foreign))
+    conn.execute("CREATE TABLE notes(x)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    with pytest.raises(ForeignDatabase):
+        restore_store(other_archive, foreign)
+    assert foreign.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("their")) == ["their.db"]
+
+
+def test_a_snapshot_missing_localchat_tables_is_refused(store_path, tmp_path):
+    fake = tmp_path / "fake.db"
+    conn = sqlite3.connect(str(fake))
+    conn.execute("CREATE TABLE schema_migration (id INTEGER PRIMARY KEY, name TEXT, applied TEXT)")
+    for name in ("0001_initial", "0002_full_text_search", "0003_conversation_recent_index",
+                 "0004_message_bumps_conversation", "0005_store_identity",
+                 "0006_ids_never_reused"):  # fmt: skip
+        conn.execute("INSERT INTO schema_migration (name, applied) VALUES (?, '')", (name,))
+    conn.commit()
+    conn.close()
+    archive = _archive(tmp_path / "fake.zip", {"database.sqlite": fake.read_bytes()})
+    before = _state(store_path)
+    with pytest.raises(ArchiveError, match="localchat's tables"):
+        restore_store(archive, store_path)
     assert _state(store_path) == before
 
 
