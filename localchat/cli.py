@@ -225,14 +225,20 @@ def _print_backup(r: BackupResult) -> None:
         print(f"  skipped {s['name']}: {s['reason']}", file=sys.stderr)
 
 
-def cmd_backup(args: argparse.Namespace) -> int:
-    with TerminalProgress("backup", enabled=not args.quiet) as bar:
-        result = backup_store(args.path, **_where(args), progress=bar)
+def _with_progress(args: argparse.Namespace, label: str, call: Any, show: Any) -> int:
+    """Run ``call(progress)`` with a progress line (a terminal only), then print its result."""
+    with TerminalProgress(label, enabled=not args.quiet) as bar:
+        result = call(bar)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     elif not args.quiet:
-        _print_backup(result)
+        show(result)
     return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    call = functools.partial(backup_store, args.path, **_where(args))
+    return _with_progress(args, "backup", lambda bar: call(progress=bar), _print_backup)
 
 
 def _print_restore(r: RestoreResult) -> None:
@@ -255,13 +261,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if input("Go ahead? [y/N] ").strip().lower() not in {"y", "yes"}:
             print("nothing was changed.")
             return 1
-    with TerminalProgress("restore", enabled=not args.quiet) as bar:
-        result = restore_store(args.archive, **_where(args), progress=bar)
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
-    elif not args.quiet:
-        _print_restore(result)
-    return 0
+    call = functools.partial(restore_store, args.archive, **_where(args))
+    return _with_progress(args, "restore", lambda bar: call(progress=bar), _print_restore)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,7 +38,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .config import files_dir_for
-from .errors import StoreBusy, StoreError, translate
+from .errors import StoreBusy, StoreError
+from .storefile import retry_while_locked
 
 try:
     import fcntl
@@ -159,22 +160,20 @@ def _exclusive(db: Path, wait: float) -> sqlite3.Connection | None:
     if not db.exists():
         return None
     conn = sqlite3.connect(str(db), timeout=wait, isolation_level=None)
+
+    def take() -> sqlite3.Connection:
+        conn.execute("PRAGMA journal_mode = DELETE").fetchone()
+        conn.execute("BEGIN EXCLUSIVE")
+        return conn
+
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = DELETE").fetchone()
-                conn.execute("BEGIN EXCLUSIVE")
-                return conn
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise translate(exc, str(db)) or exc from exc
-                if time.monotonic() >= deadline:
-                    raise StoreBusy(
-                        f"{db} is in use (another connection has it open); close the apps "
-                        "using it and try again. Nothing was changed."
-                    ) from exc
-                time.sleep(0.05)
+        return retry_while_locked(
+            take,
+            db,
+            wait,
+            f"{db} is in use (another connection has it open); close the apps using it "
+            "and try again. Nothing was changed.",
+        )
     except BaseException:
         conn.close()
         raise

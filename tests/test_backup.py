@@ -149,6 +149,14 @@ def _snapshot_bytes(path: Path) -> bytes:
     return data
 
 
+def _refused(archive: Any, store_path: Path, error: type[Exception], match: str, **kw: Any) -> None:
+    """``restore_store`` raises ``error`` (message matching) and the store stays as it was."""
+    before = _state(store_path)
+    with pytest.raises(error, match=match):
+        restore_store(archive, store_path, **kw)
+    assert _state(store_path) == before
+
+
 @pytest.fixture
 def store_path(tmp_path: Path) -> Path:
     path = tmp_path / "store" / "chat.db"
@@ -374,19 +382,12 @@ def test_a_hostile_or_damaged_archive_is_refused_and_the_store_untouched(
     store_path, tmp_path, kind
 ):
     archive = _hostile(tmp_path, store_path, kind)
-    before = _state(store_path)
-    with pytest.raises(ArchiveError) as info:
-        restore_store(archive, store_path)
-    assert "Nothing was changed" in str(info.value)
-    assert _state(store_path) == before
+    _refused(archive, store_path, ArchiveError, "Nothing was changed")
 
 
 def test_an_archive_larger_than_max_bytes_is_refused_before_unpacking(store_path, tmp_path):
     archive = backup_store(tmp_path / "b.zip", store_path).archive
-    before = _state(store_path)
-    with pytest.raises(ArchiveError, match="more than the 1000 allowed"):
-        restore_store(archive, store_path, max_bytes=1000)
-    assert _state(store_path) == before
+    _refused(archive, store_path, ArchiveError, "more than the 1000 allowed", max_bytes=1000)
 
 
 def test_a_snapshot_from_a_newer_localchat_is_refused(store_path, tmp_path):
@@ -399,10 +400,7 @@ def test_a_snapshot_from_a_newer_localchat_is_refused(store_path, tmp_path):
     conn.commit()
     conn.close()
     archive = _archive(tmp_path / "newer.zip", {"database.sqlite": copy.read_bytes()})
-    before = _state(store_path)
-    with pytest.raises(SchemaTooNew, match="0099_future"):
-        restore_store(archive, store_path)
-    assert _state(store_path) == before
+    _refused(archive, store_path, SchemaTooNew, "0099_future")
 
 
 def test_a_snapshot_from_an_older_localchat_is_upgraded(store_path, tmp_path):
@@ -456,10 +454,7 @@ def test_a_snapshot_missing_localchat_tables_is_refused(store_path, tmp_path):
     conn.commit()
     conn.close()
     archive = _archive(tmp_path / "fake.zip", {"database.sqlite": fake.read_bytes()})
-    before = _state(store_path)
-    with pytest.raises(ArchiveError, match="localchat's tables"):
-        restore_store(archive, store_path)
-    assert _state(store_path) == before
+    _refused(archive, store_path, ArchiveError, "localchat's tables")
 
 
 def test_a_postgresql_store_is_refused_with_a_pg_dump_hint(tmp_path):
