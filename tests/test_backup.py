@@ -457,6 +457,28 @@ def test_a_snapshot_missing_localchat_tables_is_refused(store_path, tmp_path):
     _refused(archive, store_path, ArchiveError, "localchat's tables")
 
 
+def test_while_a_restore_holds_the_store_opening_it_is_refused_as_busy(store_path):
+    from localchat import store_swap
+
+    with store_swap.hold(store_path):
+        close_all()
+        with pytest.raises(StoreBusy, match="being restored"):
+            with get_session(store_path, readonly=True):
+                pass
+    with get_session(store_path, readonly=True) as s:  # and works again afterwards
+        assert verify_file_store(s).ok
+    assert not journal_path(store_path).exists()
+
+
+def test_progress_is_reported_up_to_the_total_both_ways(store_path, tmp_path):
+    seen: list[tuple[int, int, int, int]] = []
+    result = backup_store(tmp_path / "b.zip", store_path, progress=lambda *a: seen.append(a))
+    assert seen[-1] == (result.total_bytes, result.total_bytes, 3, 3)
+    seen.clear()
+    restore_store(result.archive, tmp_path / "c" / "chat.db", progress=lambda *a: seen.append(a))
+    assert seen[-1] == (result.total_bytes, result.total_bytes, 3, 3)
+
+
 def test_a_postgresql_store_is_refused_with_a_pg_dump_hint(tmp_path):
     url = "postgresql://nobody@127.0.0.1:1/none"
     with pytest.raises(Unsupported, match="pg_dump"):
