@@ -221,6 +221,19 @@ def _copy_into(
     return {"name": name, "size": done, "sha256": digest.hexdigest()}
 
 
+def _publish(partial: Path, target: Path) -> None:
+    """Give the finished archive its name, never replacing a file that appeared meanwhile."""
+    try:
+        os.link(partial, target)
+    except FileExistsError:
+        raise Conflict(f"{target} appeared while the backup ran; it was left alone.") from None
+    except OSError:  # a file system without hard links
+        if os.path.lexists(target):
+            raise Conflict(f"{target} appeared while the backup ran; it was left alone.") from None
+        os.replace(partial, target)
+    store_swap.fsync_dir(target.parent)
+
+
 def backup_store(
     archive: str | os.PathLike[str] | None = None,
     db_path: str | os.PathLike[str] | None = None,
@@ -297,7 +310,7 @@ def backup_store(
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(partial, target)
+        _publish(partial, target)
     except OSError as exc:
         raise translate(exc, str(target)) or exc from exc
     finally:

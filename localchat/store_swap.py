@@ -46,7 +46,15 @@ try:
 except ImportError:  # pragma: no cover - Windows: no advisory lock, the journal still works
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["JOURNAL_SUFFIX", "journal_path", "hold", "Swap", "finish_interrupted", "kept_name"]
+__all__ = [
+    "JOURNAL_SUFFIX",
+    "journal_path",
+    "hold",
+    "Swap",
+    "finish_interrupted",
+    "kept_name",
+    "fsync_dir",
+]
 
 JOURNAL_SUFFIX = ".restore-journal"
 _SIDE = ("-wal", "-shm", "-journal")
@@ -67,7 +75,8 @@ def kept_name(db: Path) -> Path:
     raise StoreError(f"too many kept copies of {db} made this second; try again.")
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make renames in ``folder`` durable (best effort: not every platform can)."""
     with contextlib.suppress(OSError):
         fd = os.open(folder, os.O_RDONLY)
         try:
@@ -106,7 +115,7 @@ def _end_journal(db: Path, fd: int) -> None:
     os.ftruncate(fd, 0)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(journal_path(db))
-    _fsync_dir(db.parent)
+    fsync_dir(db.parent)
 
 
 def finish_interrupted(db: Path) -> str | None:
@@ -147,7 +156,7 @@ def _recover(db: Path, journal: dict[str, str]) -> str:
         _move(kept, db)
         outcome = "rolled back"
     shutil.rmtree(stage, ignore_errors=True)
-    _fsync_dir(db.parent)
+    fsync_dir(db.parent)
     return outcome
 
 
@@ -204,7 +213,7 @@ class Swap:
             kept = kept_name(db)
             os.write(fd, json.dumps({"stage": str(stage), "kept": str(kept)}).encode())
             os.fsync(fd)
-            _fsync_dir(db.parent)
+            fsync_dir(db.parent)
             had_db = os.path.lexists(db)
             _move(db, kept)
             for side in _SIDE:
@@ -212,7 +221,7 @@ class Swap:
             _move(files_dir_for(db), files_dir_for(kept))
             os.rename(stage / "files", files_dir_for(db))
             os.rename(stage / "db", db)  # the commit point
-            _fsync_dir(db.parent)
+            fsync_dir(db.parent)
         finally:
             if old is not None:
                 old.close()
