@@ -85,6 +85,9 @@ MANIFEST = "manifest.json"
 DATABASE = "database.sqlite"
 _MAX_MANIFEST = 64 << 20
 _ZIP64_FROM = 1 << 31
+_STEP_PAGES = 8192  # pages the online backup copies per step (32 MB of 4 KB pages)
+_FLUSH_EVERY = 64 << 20  # bytes written between two flushes to disk
+_flush = getattr(os, "fdatasync", os.fsync)
 
 #: ``progress(done_bytes, total_bytes, done_items, total_items)``, called as work advances.
 Progress = Callable[[int, int, int, int], None]
@@ -185,11 +188,17 @@ def _snapshot(store: Store, into: Path) -> tuple[list[tuple[str, Path]], list[st
                 files.setdefault(name, where)
         identity = conn.execute('SELECT "uuid" FROM "store_identity" LIMIT 1').fetchone()
         dst = sqlite3.connect(str(into), isolation_level=None)
+        fd = os.open(into, os.O_RDONLY)  # our private copy: flushed to disk as it grows
         try:
-            conn.backup(dst)  # one step, inside this read transaction: its snapshot
+            # In steps, all inside this read transaction, so all of its snapshot
+            # (a held read transaction never sees, nor restarts on, other writes).
+            # Flushing after each step keeps the OS from piling up a gigabyte of
+            # dirty pages that the app's next fsync would have to wait behind.
+            conn.backup(dst, pages=_STEP_PAGES, progress=lambda *_: _flush(fd))
             dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
         finally:
             dst.close()
+            os.close(fd)
     return sorted(files.items()), history, str(identity[0]) if identity else ""
 
 
@@ -202,6 +211,7 @@ def _compresses(head: bytes) -> bool:
 def _copy_into(
     zf: zipfile.ZipFile, name: str, src: IO[bytes], size: int, tick: Callable[[int], None]
 ) -> dict[str, Any]:
+    """Copy ``src`` into the archive as ``name``, hashing it and flushing every 64 MB."""
     digest, done = hashlib.sha256(), 0
     chunk = src.read(CHUNK_SIZE)
     entry = zipfile.ZipInfo(name, time.gmtime()[:6])
@@ -217,6 +227,9 @@ def _copy_into(
             out.write(chunk)
             done += len(chunk)
             tick(len(chunk))
+            if done % _FLUSH_EVERY < len(chunk) and zf.fp is not None:
+                zf.fp.flush()
+                _flush(zf.fp.fileno())
             chunk = src.read(CHUNK_SIZE)
     return {"name": name, "size": done, "sha256": digest.hexdigest()}
 
