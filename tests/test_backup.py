@@ -299,6 +299,24 @@ def test_backup_while_a_thread_appends_messages_is_consistent_and_never_fails_a_
     assert 20 <= count < written[0]
 
 
+def test_a_file_deleted_after_the_snapshot_is_listed_as_skipped(store_path, tmp_path, monkeypatch):
+    from localchat import backup
+
+    real = backup._snapshot
+
+    def snapshot_then_delete(*args: Any) -> Any:
+        files, history, identity = real(*args)
+        files[0][1].unlink()  # a commit after the snapshot deleted this document's file
+        return files, history, identity
+
+    monkeypatch.setattr(backup, "_snapshot", snapshot_then_delete)
+    result = backup_store(tmp_path / "b.zip", store_path)
+    assert result.files == 1 and len(result.skipped) == 1
+    assert "missing" in result.skipped[0]["reason"]
+    with zipfile.ZipFile(result.archive) as zf:
+        assert json.loads(zf.read("manifest.json"))["skipped"] == result.skipped
+
+
 # -- refusals: the store stays exactly as it was --------------------------------
 
 
