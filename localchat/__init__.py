@@ -26,6 +26,7 @@ from .database import (
     reset_db,
 )
 from .errors import (
+    ArchiveError,
     ConfigError,
     Conflict,
     FileStoreError,
@@ -80,5 +81,6 @@ __all__ = [
     "ReadOnlySession",
     "SessionClosed",
     "OutsideStore",
+    "ArchiveError",
     "InvocationParams",
 ]

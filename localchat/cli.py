@@ -7,11 +7,13 @@
     $ localchat files verify         # exit status 1 when rows and files disagree
     $ localchat export --out all.jsonl           # the whole store (docs/portability.md)
     $ localchat import conversations.zip --user ada@example.org --dry-run
+    $ localchat backup /backups/     # one zip: a consistent snapshot and every file
+    $ localchat restore --yes /backups/localchat-backup-20261130T174500Z.zip
 
 Every command takes ``--db PATH`` (or a URL) and ``--app NAME``. Errors print
 one ``error: ...`` line and exit 2 (a traceback only with ``-v``). Commands
 that only read (``status``, ``path``, ``migrate status``, ``files verify``,
-``search``, ``export``) use read sessions: they never wait for the app's
+``search``, ``export``, ``backup``) use read sessions: they never wait for the app's
 writes, never block them and never change any file.
 argparse, not click: the runtime dependencies stay peewee and platformdirs.
 """
@@ -29,6 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__, schema
+from .backup import BackupResult, RestoreResult, backup_store, restore_store
 from .config import DEFAULT_APP_NAME
 from .database import Store, open_store
 from .errors import LocalchatError
@@ -42,7 +45,7 @@ from .portable import (
     export_store,
     import_path,
 )
-from .portable.progress import Progress
+from .progress import TerminalProgress
 from .search import search_messages
 
 __all__ = ["main", "build_parser"]
@@ -220,7 +223,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             n = export_messages_jsonl(s, fp, conversation_id=conv_id)
             print(f"exported {n} message(s) to {out or 'standard output'}.", file=sys.stderr)
             return 0
-        with Progress("exported", quiet=args.quiet) as tick:
+        with TerminalProgress("exported", enabled=not args.quiet, unit="records") as tick:
             written = export_store(s, fp, _export_filter(args), as_json=fmt == "json",
                                    include_secrets=args.secrets, progress=tick)  # fmt: skip
     where = out or "standard output"
@@ -246,7 +249,10 @@ def _print_import(report: ImportReport) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     store = _store(args)
-    with store.session() as s, Progress("read", quiet=args.quiet) as tick:
+    with (
+        store.session() as s,
+        TerminalProgress("read", enabled=not args.quiet, unit="records") as tick,
+    ):
         report = import_path(s, args.path, format=args.format, user=args.user,
                              dry_run=args.dry_run, progress=tick,
                              attachments_dir=args.attachments)  # fmt: skip
@@ -280,6 +286,62 @@ def _when(text: str) -> dt.datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
     return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
+
+
+def _where(args: argparse.Namespace) -> dict[str, Any]:
+    target = getattr(args, "db", None)
+    app = getattr(args, "app", DEFAULT_APP_NAME)
+    if target and "://" in target:
+        return {"url": target, "app_name": app}
+    return {"db_path": target, "app_name": app}
+
+
+def _print_backup(r: BackupResult) -> None:
+    print(f"backup: {r.archive}")
+    print(f"  database {r.database_bytes} bytes (schema {r.schema_version}), "
+          f"{r.files} file(s) {r.file_bytes} bytes, in {r.seconds:.2f} s")  # fmt: skip
+    for s in r.skipped:
+        print(f"  skipped {s['name']}: {s['reason']}", file=sys.stderr)
+
+
+def _with_progress(args: argparse.Namespace, label: str, call: Any, show: Any) -> int:
+    """Run ``call(progress)`` with a progress line (a terminal only), then print its result."""
+    with TerminalProgress(label, enabled=not args.quiet) as bar:
+        result = call(bar)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    elif not args.quiet:
+        show(result)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    call = functools.partial(backup_store, args.path, **_where(args))
+    return _with_progress(args, "backup", lambda bar: call(progress=bar), _print_backup)
+
+
+def _print_restore(r: RestoreResult) -> None:
+    print(f"restored {r.archive}")
+    print(f"  into {r.database} (schema {r.schema_version}), {r.files} file(s) in {r.files_dir}")
+    if r.upgraded:
+        print(f"  upgraded through {', '.join(r.upgraded)}")
+    if r.kept:
+        print(f"  the previous store is kept as {r.kept} (and {r.kept}-files)")
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    store = _store(args)
+    if store.is_sqlite and store.exists() and not args.yes:
+        say = functools.partial(print, file=sys.stderr)
+        say(f"This replaces {store.config.describe()} by the store in {args.archive};")
+        say("the current one is kept beside it (<database>.pre-restore-<time>.bak).")
+        if not sys.stdin.isatty():
+            raise LocalchatError("refusing to restore without confirmation; pass --yes.")
+        if input("Go ahead? [y/N] ").strip().lower() not in {"y", "yes"}:
+            print("nothing was changed.")
+            return 1
+    call = functools.partial(restore_store, args.archive, **_where(args))
+    return _with_progress(args, "restore", lambda bar: call(progress=bar), _print_restore)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -370,6 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conversation", metavar="ID", help="only this conversation (id or uuid)")
     p.add_argument("--limit", type=int, default=20, help="how many hits (default 20)")
     p.add_argument("--advanced", action="store_true", help="the query is FTS5 query syntax")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("backup", cmd_backup, "write one zip archive: a consistent snapshot and every file")
+    p.add_argument("path", nargs="?", help="archive to write, or a folder (default: here)")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("restore", cmd_restore, "replace the store by an archive's (the old one is kept)")
+    p.add_argument("archive", help="an archive written by `localchat backup`")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary")
     p.add_argument("--json", action="store_true", help="print JSON")
     # Feature commands register here.
     return parser

@@ -32,7 +32,7 @@ from typing import Any
 import peewee
 from playhouse.pool import PooledDatabase, PooledSqliteDatabase
 
-from . import schema, storefile
+from . import schema, store_swap, storefile
 from .config import DEFAULT_APP_NAME, StoreConfig, resolve
 from .errors import ConfigError, MigrationError, NotFound, SessionClosed, translate
 from .models import ALL_MODELS, router
@@ -213,7 +213,14 @@ class Store:
         application's database (or a zero-byte file localchat did not make),
         :class:`~localchat.errors.StoreCorrupt` a file that is not SQLite;
         either way the file is left byte-identical. PostgreSQL: ``"server"``.
+        The one change it may make: a restore a crash cut short
+        (:mod:`localchat.store_swap`) is finished or undone first.
         """
+        if self.path is not None:
+            try:
+                store_swap.finish_interrupted(self.path)
+            except OSError as exc:
+                raise translate(exc, str(self.path)) or exc from exc
         return schema.check_file(self)
 
     def prepare(self) -> None:
@@ -267,12 +274,11 @@ class Store:
         """What a read session needs, checked without writing anything."""
         if self._readable or self._migrated:
             return
-        if not self.exists():
+        if self.check_file() == "missing":  # first: it settles an interrupted restore
             raise NotFound(
                 f"there is no store at {self.config.describe()} yet: `localchat init` or a "
                 "write session (get_session()) creates it."
             )
-        self.check_file()
         if not schema.at_head(self):
             states = self.migration_status()
             schema.refuse_newer(states, self)
@@ -297,6 +303,16 @@ class Store:
                 for m in ALL_MODELS
                 if m._meta.table_name in tables
             }
+
+    def forget_state(self) -> None:
+        """Close idle connections and forget what was learned about the file.
+
+        For after the file was replaced (a restore): the next session checks,
+        prepares and migrates it again.
+        """
+        self.close()
+        self._prepared = self._readable = self._migrated = False
+        self.schema_facts.clear()
 
     # -- sessions -----------------------------------------------------------
     def session(self, *, readonly: bool = False) -> contextlib.AbstractContextManager[Session]:

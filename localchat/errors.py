@@ -39,6 +39,7 @@ __all__ = [
     "ReadOnlySession",
     "SessionClosed",
     "OutsideStore",
+    "ArchiveError",
 ]
 
 
@@ -120,6 +121,10 @@ class SessionClosed(NoSession):
 
 class OutsideStore(FileStoreError):
     """A path lies outside every folder this store owns; localchat will not read or delete it."""
+
+
+class ArchiveError(ValidationError):
+    """A backup archive is not one localchat can restore (damaged, hostile or not a backup)."""
 
 
 # -- the boundary -------------------------------------------------------------

@@ -21,7 +21,9 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from .errors import ForeignDatabase, StoreBusy, StoreCorrupt, translate
 
@@ -32,12 +34,14 @@ __all__ = [
     "inspect_file",
     "create_file",
     "ensure_wal",
+    "retry_while_locked",
     "remove_partial_backups",
 ]
 
 HISTORY_TABLE = "schema_migration"
 #: How long a writer waits for another writer's lock before giving up.
 BUSY_TIMEOUT_SECONDS = 30.0
+T = TypeVar("T")
 _NEW_PREFIX = ".new-"
 
 
@@ -143,27 +147,42 @@ def ensure_wal(path: Path, *, timeout: float = 30.0) -> None:
     "database is locked" at once instead of waiting: retry until ``timeout``.
     """
     conn = _connect_plain(path, timeout)
+
+    def switch() -> None:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if str(mode).lower() != "wal":
+            conn.execute("PRAGMA journal_mode = wal")
+
     try:
-        deadline = time.monotonic() + timeout
-        delay = 0.001
-        while True:
-            try:
-                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-                if str(mode).lower() == "wal":
-                    return
-                conn.execute("PRAGMA journal_mode = wal")
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise translate(exc, str(path)) or exc from exc
-                if time.monotonic() >= deadline:
-                    raise StoreBusy(
-                        f"{path} is busy: could not switch it to WAL within {timeout:g} s "
-                        "because other connections kept it open; try again."
-                    ) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+        retry_while_locked(
+            switch,
+            path,
+            timeout,
+            f"{path} is busy: could not switch it to WAL within {timeout:g} s "
+            "because other connections kept it open; try again.",
+        )
     finally:
         conn.close()
+
+
+def retry_while_locked(attempt: Callable[[], T], path: Path, timeout: float, busy: str) -> T:
+    """``attempt()``, retried while SQLite says "locked"/"busy"; StoreBusy(``busy``) at ``timeout``.
+
+    For statements SQLite refuses at once instead of waiting (changing the
+    journal mode needs the file to itself). Other errors are translated.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise translate(exc, str(path)) or exc from exc
+            if time.monotonic() >= deadline:
+                raise StoreBusy(busy) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def remove_partial_backups(path: Path) -> list[Path]:

@@ -426,18 +426,18 @@ def test_export_progress_is_silent_when_stderr_is_not_a_terminal(filled, tmp_pat
 
 
 def test_progress_counts_when_the_stream_is_a_terminal():
-    from localchat.portable.progress import Progress
+    from localchat.progress import TerminalProgress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     stream = Tty()
-    with Progress("read", stream=stream) as tick:
+    with TerminalProgress("read", stream=stream, unit="records", interval=0) as tick:
         tick(1000)
     assert "\rread 1,000 records" in stream.getvalue() and stream.getvalue().endswith("\n")
     quiet = Tty()
-    with Progress("read", stream=quiet, quiet=True) as tick:
+    with TerminalProgress("read", stream=quiet, unit="records", enabled=False) as tick:
         tick(1000)
     assert quiet.getvalue() == ""
 
