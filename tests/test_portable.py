@@ -147,6 +147,22 @@ def test_the_json_format_holds_the_same_records_as_one_document(filled, exported
     assert document["records"] == lines[1:]
 
 
+def test_the_json_form_imports_like_the_lines(filled, tmp_path):
+    path = tmp_path / "export.json"
+    with filled.read_session() as s, open(path, "w", encoding="utf-8") as fp:
+        export_store(s, fp, as_json=True, include_secrets=True)
+    target = _store(tmp_path / "from-json.db")
+    report = _import(target, path)  # the format is detected from the first bytes
+    assert report.format == "localchat"
+    before, after = _snapshot(filled), _snapshot(target)
+    for spec in TABLES:
+        assert after[spec.kind] == before[spec.kind], spec.kind
+    reformatted = tmp_path / "pretty.json"
+    reformatted.write_text(json.dumps(json.loads(path.read_text()), indent=1))
+    with pytest.raises(ValidationError, match="line 1: not valid JSON"):
+        _import(_store(tmp_path / "pretty.db"), reformatted, format="localchat")
+
+
 # -- round trip and idempotence ---------------------------------------------------
 
 

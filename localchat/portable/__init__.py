@@ -94,6 +94,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"["):
         return "chatgpt"
+    if text.startswith(b'{"header": '):  # the JSON form of a localchat export
+        return "localchat"
     if text.startswith(b"{"):
         try:  # a localchat export: a first line that is one object with a "type"
             first = json.loads(text.split(b"\n", 1)[0])

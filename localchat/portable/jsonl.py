@@ -8,7 +8,9 @@ Lines are read one at a time (never the whole file) and a line longer than
 :data:`MAX_LINE_BYTES` is refused before it is parsed. The first line must be
 a header of a format version this localchat knows; after the last record, the
 counts the header announced are compared with what the file held, so a file
-cut at a line boundary is refused too.
+cut at a line boundary is refused too. The JSON form ``export --format json``
+writes (``{"header": {...}, "records": [`` then one record a line) is read the
+same way, line by line.
 """
 
 from __future__ import annotations
@@ -28,9 +30,30 @@ __all__ = ["MAX_LINE_BYTES", "read_export", "read_lines"]
 MAX_LINE_BYTES = 32 * 1024 * 1024
 
 
+_JSON_OPEN = b'{"header": '
+_JSON_RECORDS = b', "records": ['
+
+
+def _json_document_line(number: int, line: bytes) -> bytes:
+    """One line of the JSON form as the JSON Lines record it holds."""
+    text = line.strip()
+    if number == 1:
+        if not text.endswith(_JSON_RECORDS):
+            raise ValueError("the header line does not open the records list")
+        return text[len(_JSON_OPEN) : -len(_JSON_RECORDS)]
+    if text.endswith(b"]}"):
+        text = text[:-2]
+    return text[:-1] if text.endswith(b",") else text
+
+
 def read_lines(fp: IO[bytes], name: str) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON) of each non-empty line of a binary file."""
+    """(line number, parsed JSON) of each non-empty line of a binary file.
+
+    A file in the JSON form (``{"header": ..., "records": [`` first) gives the
+    same records, each line stripped of the list's punctuation.
+    """
     number = 0
+    document = False
     while True:
         line = fp.readline(MAX_LINE_BYTES + 1)
         if not line:
@@ -40,6 +63,16 @@ def read_lines(fp: IO[bytes], name: str) -> Iterator[tuple[int, Any]]:
             raise ValidationError(
                 f"{name} line {number}: longer than {MAX_LINE_BYTES} bytes; not a localchat export."
             )
+        if number == 1 and line.lstrip(b"\xef\xbb\xbf \t").startswith(_JSON_OPEN):
+            document = True
+        if document:
+            try:
+                line = _json_document_line(number, line.lstrip(b"\xef\xbb\xbf"))
+            except ValueError as exc:
+                raise ValidationError(
+                    f"{name} line {number}: not the JSON form localchat writes ({exc}); "
+                    "reformatted JSON cannot be read line by line: export as jsonl."
+                ) from None
         if not line.strip():
             continue
         try:
