@@ -20,16 +20,20 @@ from localchat.repository import (
     add_sibling,
     append_to_reply,
     create_conversation,
+    create_user,
     delete_message,
     finish_reply,
     get_current_leaf,
     get_thread,
+    list_all_conversations,
+    list_conversations_for_user,
     list_messages_for_conversation,
     list_versions,
     mark_interrupted_replies,
     start_reply,
     stream_reply,
     switch_branch,
+    update_conversation,
     update_message,
 )
 from localchat.search import search_messages
@@ -266,3 +270,84 @@ def test_deleting_the_current_leaf_keeps_the_branch_and_moves_the_leaf_up(s):
 def test_switch_branch_to_a_missing_message_is_not_found(s):
     with pytest.raises(NotFound):
         switch_branch(s, 10**9)
+
+
+def _sidebar(s):
+    user = create_user(s, "side@example.org")
+    work = create_conversation(s, user.id, title="work", tags=["job", "q3"], metadata={"c": 1})
+    home = create_conversation(s, user.id, title="home", pinned=True, tags=["family"])
+    old = create_conversation(s, user.id, title="old", pinned=True)
+    add_message(s, work.id, "user", "newest")
+    return user, work, home, old
+
+
+@pytest.mark.parametrize("listing", ["user", "all"])
+def test_conversations_filter_by_pinned_and_tag_and_list_pinned_first(s, listing):
+    user, work, home, old = _sidebar(s)
+
+    def titles(**kw):
+        if listing == "user":
+            return [c.title for c in list_conversations_for_user(s, user.id, **kw)]
+        return [c.title for c in list_all_conversations(s, **kw)]
+
+    assert titles() == ["work", "old", "home"]
+    assert titles(pinned_first=True) == ["old", "home", "work"]
+    assert titles(pinned=True) == ["old", "home"]
+    assert titles(pinned=False) == ["work"]
+    assert titles(tag="q3") == ["work"]
+    assert titles(tag="nope") == []
+
+
+def test_sidebar_fields_update_and_are_checked(s):
+    user, work, home, old = _sidebar(s)
+    assert work.pinned is False and home.pinned is True
+    got = update_conversation(s, work.id, pinned=True, tags=[], metadata={"color": "red"})
+    stored = Conversation.get_by_id(work.id)
+    assert (stored.pinned, stored.tags, stored.metadata) == (True, [], {"color": "red"})
+    assert got.pinned is True
+    for bad in ({"tags": "job"}, {"tags": [""]}, {"tags": [1]}, {"pinned": 1}):
+        with pytest.raises(ValidationError):
+            update_conversation(s, work.id, **bad)
+    assert Conversation.get_by_id(work.id).tags == []
+
+
+def test_export_and_import_carry_the_sidebar_fields_and_message_status(tmp_path):
+    from localchat.portable import export_store, import_path
+
+    src = open_store(tmp_path / "a.db")
+    with src.session() as s:
+        conv = create_conversation(s, title="t", pinned=True, tags=["x"], metadata={"k": [1]})
+        reply = start_reply(s, conv.id)
+        finish_reply(s, reply.id, "error", error="boom")
+    out = tmp_path / "dump.jsonl"
+    with src.read_session() as s, open(out, "w", encoding="utf-8") as fp:
+        export_store(s, fp)
+    dst = open_store(tmp_path / "b.db")
+    with dst.session() as s:
+        import_path(s, out)
+        got = Conversation.get(Conversation.title == "t")
+        assert (got.pinned, got.tags, got.metadata) == (True, ["x"], {"k": [1]})
+        msg = Message.get(Message.conversation == got.id)
+        assert (msg.status, msg.error) == ("error", "boom")
+        assert get_current_leaf(s, got.id) == msg
+
+
+def test_branches_streaming_and_tags_work_on_postgresql(pg_session):
+    s = pg_session
+    user, work, home, old = _sidebar(s)
+    assert [c.title for c in list_all_conversations(s, tag="q3", pinned_first=True)] == ["work"]
+    conv, q, a1, a2, q2, q2b = _branches(s)
+    switch_branch(s, a1.id)
+    assert _texts(list_messages_for_conversation(s, conv.id, latest=True)) == [
+        "q",
+        "a1",
+        "q2",
+        "a3",
+    ]
+    reply = start_reply(s, conv.id)
+    append_to_reply(s, reply.id, "part")
+    assert mark_interrupted_replies(s) == 1
+    assert get_current_leaf(s, conv.id).content == "part"
+    assert list_versions(s, q.id).label == "1 of 1"
+    delete_message(s, reply.id)
+    assert get_current_leaf(s, conv.id).content == "a3"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import peewee
 
@@ -68,7 +69,8 @@ def remove_messages(rows: Iterable[Message], *, leaves: bool = True) -> None:
     Message.delete().where(Message.id.in_(list(doomed))).execute()
     db = Message._meta.database
     for conv in lost_leaves:
-        kept = adopter_of[int(conv.current_leaf_id)]
+        lost: Any = conv.current_leaf_id
+        kept = adopter_of[lost]
         leaf = None if kept is None else newest_leaf_below(db, kept)
         Conversation.update(current_leaf_id=leaf).where(Conversation.id == conv.id).execute()
     for conv_id in conv_ids:
