@@ -14,11 +14,18 @@
 
 Tree rules:
 
-* ``add_message(..., parent_id=None)`` attaches the new message under the
-  conversation's latest message (greatest ``created_at``, then ``id``), so a
-  linear chat is a chain and ``get_thread(latest)`` is the whole chat. The first
-  message of a conversation is a root. Pass ``parent_id`` to continue another
-  branch (a chat UI passes the leaf on screen).
+* Every conversation has a *current leaf*: the end of the branch on screen.
+  ``add_message`` and ``add_sibling`` move it to the new message,
+  :func:`switch_branch` to the newest leaf below a chosen version (it is the
+  latest message when nothing moved it). ``add_message(..., parent_id=None)``
+  attaches the new message under it, so a linear chat is a chain and
+  ``get_thread(leaf)`` is the whole chat. The first message of a conversation
+  is a root. Pass ``parent_id`` to continue another branch.
+* ``list_messages_for_conversation(..., latest=True)`` and
+  ``get_thread(..., limit=N)`` give the last N messages of a branch;
+  :func:`list_versions` a message's versions and its position ("2 of 3").
+* :func:`update_message` changes one message in place (content, metadata,
+  ``status``: ``complete``, ``streaming``, ``incomplete``, ``error``).
 * Editing or regenerating is :func:`add_sibling`: a new message with the same
   role and parent as the one it replaces, which stays in place.
 * :func:`delete_message` re-attaches the deleted message's children to its
@@ -209,7 +216,8 @@ def get_message_by_id(s: Session, message_id: int | str) -> Message | None:
 
 @operation
 def get_latest_message(s: Session, conversation_id: int | str | Conversation) -> Message | None:
-    """The conversation's newest message (where a new message attaches), or None."""
+    """The conversation's newest message, or None (a new message attaches under the
+    current leaf: :func:`get_current_leaf`)."""
     conv_id = _conversation_id(conversation_id)
     query = Message.select().where(_nothing_or(Message.conversation == conv_id, conv_id))
     return query.order_by(*_NEWEST_FIRST).first()
