@@ -35,7 +35,8 @@ def _old_store(path: Path) -> Store:
     with conn:
         conn.execute(
             "INSERT INTO conversation (id, uuid, created_at, updated_at, title, status) "
-            "VALUES (1, '0000000000000000000000000000000a', '2025-01-01 00:00:00', '2025-01-01 00:00:00', 't', 'active')"
+            "VALUES (1, ?, '2025-01-01 00:00:00', '2025-01-01 00:00:00', 't', 'active')",
+            ("0" * 31 + "a",),
         )
         for i, parent in ((1, None), (2, 1), (3, 1)):
             conn.execute(
