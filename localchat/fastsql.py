@@ -31,6 +31,7 @@ __all__ = [
     "insert_model",
     "saved_instance",
     "json_param",
+    "clear_caches",
 ]
 
 M = TypeVar("M", bound=peewee.Model)
@@ -168,3 +169,10 @@ def json_param(field: peewee.Field) -> tuple[str, Callable[[Any], Any]]:
     if isinstance(field.db_value([]), peewee.Node):
         return "json({p})", field._dumps  # type: ignore[attr-defined]
     return "{p}", field.db_value
+
+
+def clear_caches() -> None:
+    """Forget every statement, column list, row builder and INSERT made so far
+    (after a model's fields change, as tests of old schemas do)."""
+    for cache in (_statements, _columns, _builders, _inserts):
+        cache.clear()

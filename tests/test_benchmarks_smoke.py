@@ -68,3 +68,12 @@ def test_tiny_run_draws_the_chart_when_matplotlib_is_installed(
         assert not chart.exists()
     else:
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_chat_window_benchmark_runs_small_and_checks_its_own_results(capsys) -> None:
+    from benchmarks import bench_chat_window
+
+    assert bench_chat_window.main(["--messages", "200", "--tokens", "100", "--chunks", "10",
+                                   "--opens", "5"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "found by search: True" in out and "current branch" in out

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import peewee
+from old_schema import models_before_0008
 
 from localchat.config import resolve
 from localchat.database import Store
@@ -146,7 +147,7 @@ def _rebuilding_store(tmp_path: Path, keep: bool) -> Store:
     store = Store(resolve(tmp_path / "rebuilt.db"), migrations_dir=folder)
     store.upgrade("0002_full_text_search")
     store._migrated = True  # stay at 0002 while writing the old row
-    with store.session() as s:
+    with models_before_0008(), store.session() as s:
         conv = create_conversation(s, title="t")
         add_message(s, conv.id, "user", "an old albatross")
     assert store.upgrade() == ["0003_rebuild_message"]
@@ -164,7 +165,7 @@ def _message_triggers(store: Store) -> set[str]:
 def test_rebuilding_the_message_table_drops_its_fts_triggers(tmp_path):
     store = _rebuilding_store(tmp_path, keep=False)
     assert _message_triggers(store) == set()
-    with store.session() as s:
+    with models_before_0008(), store.session() as s:
         old = Message.get()
         add_message(s, old.conversation_id, "user", "a new albatross")
         assert [h.message.id for h in search_messages(s, "albatross")] == [old.id]  # new: unseen
@@ -173,7 +174,7 @@ def test_rebuilding_the_message_table_drops_its_fts_triggers(tmp_path):
 def test_keep_triggers_lets_search_see_new_and_changed_messages_after_a_rebuild(tmp_path):
     store = _rebuilding_store(tmp_path, keep=True)
     assert _message_triggers(store) == {"message_fts_ai", "message_fts_au", "message_fts_ad"}
-    with store.session() as s:
+    with models_before_0008(), store.session() as s:
         old = Message.get()
         new = add_message(s, old.conversation_id, "user", "a new albatross")
         assert {h.message.id for h in search_messages(s, "albatross")} == {old.id, new.id}

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from old_schema import models_before_0008
 
 from localchat.config import resolve
 from localchat.database import Store
@@ -193,7 +194,7 @@ def test_add_message_falls_back_to_its_own_update_without_the_trigger(tmp_path):
     store = Store(resolve(tmp_path / "s.db"))
     store.upgrade("0003_conversation_recent_index")
     store._migrated = True  # stay at 0003
-    with store.session() as s:
+    with models_before_0008(), store.session() as s:
         conv = create_conversation(s, title="t")
         message = add_message(s, conv.id, "user", "y" * 300)
         stored = Conversation.get_by_id(conv.id)

@@ -18,6 +18,7 @@ from typing import Any
 
 import peewee
 import pytest
+from old_schema import models_before_0008
 
 from localchat import MigrationError, close_all, drop_db, open_store
 from localchat.config import resolve
@@ -214,7 +215,7 @@ def _old_store(path: Path) -> Store:
     store = Store(resolve(path))
     store.upgrade(_before())
     store._migrated = True  # the repository works on this schema too
-    with store.session() as s:
+    with models_before_0008(), store.session() as s:
         make = Factories(s)
         ada = make.user(username="ada")
         create_web_session(s, "token-1", ada.id)
@@ -332,7 +333,7 @@ def test_tables_views_and_triggers_0006_was_not_written_for_are_kept(tmp_path):
     store = open_store(path, migrations_dir=folder)
     store.upgrade(_before())
     store._migrated = True  # the repository works on this schema too
-    with store.session() as s:
+    with models_before_0008(), store.session() as s:
         conv = create_conversation(s)
         add_message(s, conv.id, "user", "one")
     store.upgrade("0005_zz_extra_tables")
@@ -427,7 +428,7 @@ def test_0006_changes_nothing_on_postgresql_where_ids_are_never_reused(pg_url):
     store = open_store(url=url)
     store.upgrade(_before())
     store._migrated = True
-    with store.session() as s:
+    with models_before_0008(), store.session() as s:
         create_conversation(s, title="one")
     before = _pg_schema(store)
     assert store.upgrade(NAME) == [NAME]
@@ -458,7 +459,7 @@ def test_a_later_rebuild_under_keep_triggers_keeps_the_largest_id_ever_used(tmp_
     store = open_store(path, migrations_dir=folder)
     store.upgrade(NAME)
     store._migrated = True
-    with store.session() as s:
+    with models_before_0008(), store.session() as s:
         conv = create_conversation(s)
         add_message(s, conv.id, "user", "kept")
         newest = add_message(s, conv.id, "user", "deleted")

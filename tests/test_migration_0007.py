@@ -70,7 +70,7 @@ def test_upgrading_lets_an_entry_name_no_model_and_keeps_rows_triggers_views_and
     indexes = _schema(path, "index")
     assert _not_null(path)
 
-    assert store.upgrade() == [NAME]
+    assert store.upgrade(NAME) == [NAME]
 
     assert not _not_null(path)
     assert _sqlite(path, "SELECT * FROM audit_log ORDER BY id") == rows
@@ -87,13 +87,14 @@ def test_upgrading_lets_an_entry_name_no_model_and_keeps_rows_triggers_views_and
 def test_downgrading_names_the_unknown_model_and_restores_not_null(tmp_path):
     path = tmp_path / "old.db"
     store = _old_store(path)
-    store.upgrade()
+    store.upgrade(NAME)
+    store._migrated = True  # stay at 0007
     with store.session() as s:
         log_generation(s, "u1", "summary", {"q": 1}, {"a": 2})
     _sqlite(path, "DELETE FROM audit_log WHERE id = 4")
     triggers, views = _schema(path, "trigger"), _schema(path, "view")
 
-    assert store.downgrade() == [NAME]
+    assert store.downgrade(BEFORE) == [NAME]
 
     assert _not_null(path)
     assert _sqlite(path, "SELECT id, model_used FROM audit_log ORDER BY id") == [
@@ -108,7 +109,7 @@ def test_an_empty_audit_log_keeps_its_largest_id_through_the_rebuild(tmp_path):
     path = tmp_path / "old.db"
     store = _old_store(path)
     _sqlite(path, "DELETE FROM audit_log")
-    store.upgrade()
+    store.upgrade(NAME)
     with store.session() as s:
         assert log_generation(s, "u1", "summary", {"q": 1}, {"a": 2}).id == 4
 
@@ -127,10 +128,11 @@ def test_postgresql_alters_the_column_in_place(pg_url):
     store = open_store(url=url)
     store.upgrade(BEFORE)
     assert nullable(store) == "NO"
-    assert store.upgrade() == [NAME]
+    assert store.upgrade(NAME) == [NAME]
     assert nullable(store) == "YES"
+    store._migrated = True  # stay at 0007
     with store.session() as s:
         assert log_generation(s, "u1", "summary", {"q": 1}, {"a": 2}).model_used is None
-    assert store.downgrade() == [NAME]
+    assert store.downgrade(BEFORE) == [NAME]
     assert nullable(store) == "NO"
-    store.upgrade()
+    store.upgrade(NAME)

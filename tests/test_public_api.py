@@ -35,6 +35,7 @@ from localchat.repository import (
     hash_password,
     log_generation,
     record_response,
+    start_reply,
     upsert_knowledge_chunk,
 )
 from localchat.search import index as search_index
@@ -55,6 +56,7 @@ def build_world(
     record_response(s, answer.id, "gpt", 1, 2)
     reply = add_message(s, conv.id, "assistant", "second", parent_id=question.id)
     exchange = add_chat_exchange(s, conv.id, "q", assistant_message="a")
+    streaming = start_reply(s, conv.id, parent_id=question.id)
     create_prompt(s, "p1", "Greeting", {"text": "Hello {name}"})
     service = create_service(s, "svc", "openai")
     model = create_model(s, service.id, "gpt", supports_tools=True, context_window=4096)
@@ -148,6 +150,22 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
     ),
     "get_response_for_message": lambda w: dict(message_id=w.answer.id),
     "import_messages": lambda w: dict(rows=_rows(w)),
+    "update_message": lambda w: dict(
+        message_id=w.answer.id, content="c", metadata={"k": 1}, status="error", error="e"
+    ),
+    "switch_branch": lambda w: dict(message_id=w.question.id),
+    "get_current_leaf": lambda w: dict(conversation_id=w.conv.id),
+    "list_versions": lambda w: dict(message_id=w.answer.id),
+    # streaming
+    "start_reply": lambda w: dict(
+        conversation_id=w.conv.id, parent_id=w.question.id, replaces=None, model="m",
+        metadata={"k": 1},
+    ),
+    "append_to_reply": lambda w: dict(message_id=w.streaming.id, text="more"),
+    "finish_reply": lambda w: dict(
+        message_id=w.streaming.id, status="error", error="e", content="c"
+    ),
+    "mark_interrupted_replies": lambda w: dict(),
     # exchanges
     "add_chat_exchange": lambda w: dict(
         chat_session_id=w.conv.id, user_message="q", rag_prompt="r", assistant_message="a",

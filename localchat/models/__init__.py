@@ -18,7 +18,7 @@ from .base import (
     router,
     utcnow,
 )
-from .chats import CONVERSATION_STATUSES, ROLES, Conversation, Message, Response
+from .chats import CONVERSATION_STATUSES, MESSAGE_STATUSES, ROLES, Conversation, Message, Response
 from .documents import Document
 from .knowledge import KnowledgeChunk
 from .llm import LLMModel, LLMService
@@ -29,6 +29,7 @@ __all__ = [
     "ALL_MODELS",
     "AUDIT_STATUSES",
     "CONVERSATION_STATUSES",
+    "MESSAGE_STATUSES",
     "ROLES",
     "SECRET_FIELDS",
     "AuditLog",

@@ -10,14 +10,32 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from peewee import CharField, ForeignKeyField, IntegerField, JSONField, TextField
+from peewee import (
+    SQL,
+    BooleanField,
+    CharField,
+    ForeignKeyField,
+    IntegerField,
+    JSONField,
+    TextField,
+)
 
 from .base import BaseModel, TimestampedModel, UTCDateTimeField, utcnow
 from .users import User
 
-__all__ = ["CONVERSATION_STATUSES", "ROLES", "Conversation", "Message", "Response"]
+__all__ = [
+    "CONVERSATION_STATUSES",
+    "MESSAGE_STATUSES",
+    "ROLES",
+    "Conversation",
+    "Message",
+    "Response",
+]
 
 CONVERSATION_STATUSES = ("active", "archived")
+#: A message's state: ``streaming`` while a reply arrives, ``incomplete`` when it
+#: was stopped or interrupted, ``error`` when it failed (text in ``error``).
+MESSAGE_STATUSES = ("complete", "streaming", "incomplete", "error")
 ROLES = ("user", "assistant", "system", "tool")
 
 
@@ -30,6 +48,13 @@ class Conversation(TimestampedModel):
     status = CharField(default="active", max_length=16)
     default_model = CharField(null=True)
     last_message = TextField(null=True)
+    # 0008: the end of the branch on screen (None: the latest message); sidebar fields.
+    current_leaf_id = IntegerField(null=True)
+    # No Python defaults: the columns' SQL defaults fill them (so an INSERT that
+    # does not name them also works on a store not yet at 0008).
+    pinned = BooleanField(constraints=[SQL("DEFAULT FALSE")])
+    tags = JSONField(null=True)
+    metadata = JSONField(null=True)
     if TYPE_CHECKING:  # the foreign keys' id columns, as peewee exposes them
         user_id: int | None
 
@@ -62,6 +87,8 @@ class Message(TimestampedModel):
     content = TextField()
     model = CharField(null=True)
     metadata = JSONField(null=True)
+    status = CharField(max_length=16, constraints=[SQL("DEFAULT 'complete'")])  # no Python default
+    error = TextField(null=True)  # the error text of a failed reply (status "error")
     if TYPE_CHECKING:
         conversation_id: int
         parent_id: int | None

@@ -51,13 +51,14 @@ from ..errors import ValidationError
 from ..models import (
     AUDIT_STATUSES,
     CONVERSATION_STATUSES,
+    MESSAGE_STATUSES,
     ROLES,
     Conversation,
     Document,
     Message,
 )
 from ..repository import create_document_with_file
-from .records import TableSpec, table_for
+from .records import SQL_DEFAULTS, TableSpec, table_for
 
 __all__ = ["Loader", "LoadReport", "preview"]
 
@@ -66,6 +67,7 @@ _IN = 500  # values per IN (...) list
 _CHOICES = {
     ("message", "role"): ROLES,
     ("conversation", "status"): CONVERSATION_STATUSES,
+    ("message", "status"): MESSAGE_STATUSES,
     ("audit_log", "status"): AUDIT_STATUSES,
 }
 _EXTRA_KEYS = {"type", "file"}
@@ -304,6 +306,9 @@ class Loader:
                     value = value.astimezone(_dt.timezone.utc).replace(tzinfo=None)
                     value = value.isoformat(" ")
                 out[name] = value
+                continue
+            if (spec.kind, name) in SQL_DEFAULTS:
+                out[name] = SQL_DEFAULTS[spec.kind, name]
                 continue
             if not field.null:
                 raise ValidationError(f"{where}: {spec.kind} needs {name!r}.")

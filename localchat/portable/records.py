@@ -45,6 +45,7 @@ __all__ = [
     "TABLES",
     "table_for",
     "to_json_value",
+    "SQL_DEFAULTS",
 ]
 
 #: The value of the header's ``format`` key.
@@ -70,8 +71,8 @@ class TableSpec:
 
     @property
     def fields(self) -> list[peewee.Field]:
-        """Every column but ``id``, in declaration order."""
-        return [f for f in self.model._meta.sorted_fields if f.name != "id"]
+        """Every column but ``id`` (and the row ids a record cannot carry), in declaration order."""
+        return [f for f in self.model._meta.sorted_fields if f.name not in _NOT_CARRIED]
 
     @property
     def table(self) -> str:
@@ -101,6 +102,17 @@ TABLES: tuple[TableSpec, ...] = (
     ),
 )
 _BY_TYPE = {spec.kind: spec for spec in TABLES}
+
+
+#: Columns no record carries: ``id``, and ``current_leaf_id`` (a message's row id,
+#: meaningless in another store; an imported conversation opens on its latest message).
+_NOT_CARRIED = ("id", "current_leaf_id")
+#: What a record that leaves out a NOT NULL column with only an SQL default gets
+#: (columns added after a record format was written).
+SQL_DEFAULTS: dict[tuple[str, str], Any] = {
+    ("conversation", "pinned"): False,
+    ("message", "status"): "complete",
+}
 
 
 def table_for(kind: str) -> TableSpec:

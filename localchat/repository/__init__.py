@@ -32,6 +32,7 @@ from . import (
     llm,
     messages,
     prompts,
+    streaming,
     users,
 )
 from .audit import *  # noqa: F403
@@ -50,6 +51,7 @@ from .knowledge import search_knowledge_chunks_by_source  # noqa: F401
 from .llm import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .prompts import *  # noqa: F403
+from .streaming import *  # noqa: F403
 from .users import *  # noqa: F403
 from .users import get_user_by_id  # noqa: F401
 
@@ -59,6 +61,7 @@ __all__ = [
         users,
         conversations,
         messages,
+        streaming,
         bulk,
         exchanges,
         prompts,

@@ -26,7 +26,7 @@ from ..errors import NotFound
 from ..fastsql import insert_model, json_param, saved_instance, statement
 from ..models import Message, utcnow
 from ..operations import in_savepoint
-from ._bump import bump, bumps_by_trigger
+from ._bump import CURRENT_LEAF, LATEST, bump, bumps_by_trigger, tracks_leaf
 
 __all__ = ["new_message"]
 
@@ -35,11 +35,13 @@ _INSERT = (
     '"role", "content", "model", "metadata") '
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {meta})"
 )
-# One row (its id, its latest message's id or NULL) if the conversation exists.
-_CONVERSATION_AND_LATEST = (
-    'SELECT c."id", (SELECT m."id" FROM "message" m WHERE m."conversation_id" = c."id" '
-    'ORDER BY m."created_at" DESC, m."id" DESC LIMIT 1) FROM "conversation" c WHERE c."id" = {p}'
+# One row (its id, its current leaf's id or NULL) if the conversation exists; the
+# current leaf is the latest message when none was recorded (see _leaf.py).
+_CONVERSATION_AND_LEAF = (
+    'SELECT c."id", ' + CURRENT_LEAF + ' FROM "conversation" c WHERE c."id" = {p}'
 )
+_CONVERSATION_AND_LATEST = 'SELECT c."id", ' + LATEST + ' FROM "conversation" c WHERE c."id" = {p}'
+
 _inserts: dict[str, tuple[str, Any]] = {}
 _time_db = Message.created_at.db_value
 
@@ -58,15 +60,17 @@ def new_message(
 ) -> Message:
     """Insert the message and move its conversation (NotFound if the conversation is missing).
 
-    ``under_latest``: the parent is the conversation's latest message (``parent_id``
+    ``under_latest``: the parent is the conversation's current leaf (``parent_id``
     is ignored). Otherwise ``parent_id`` must be a message of ``conv_id`` (the
-    caller checked it, which also proves the conversation exists).
+    caller checked it, which also proves the conversation exists). The new
+    message becomes the conversation's current leaf.
     """
     if conv_id is None:
         raise NotFound(f"no conversation {conv_key!r}; create it first.")
     db = s.db
     if under_latest:
-        found = db.execute_sql(statement(db, _CONVERSATION_AND_LATEST), (conv_id,)).fetchone()
+        sql = _CONVERSATION_AND_LEAF if tracks_leaf(s) else _CONVERSATION_AND_LATEST
+        found = db.execute_sql(statement(db, sql), (conv_id,)).fetchone()
         if found is None:
             raise NotFound(f"no conversation {conv_key!r}; create it first.")
         parent_id = found[1]
@@ -83,7 +87,7 @@ def new_message(
     }
     if bumps_by_trigger(s):
         return _insert_with_trigger(db, values)
-    return in_savepoint(db, _bump_then_insert, db, conv_key, values)
+    return in_savepoint(db, _bump_then_insert, db, conv_key, values, tracks_leaf(s))
 
 
 def _insert_statement(db: peewee.Database) -> tuple[str, Any]:
@@ -105,12 +109,19 @@ def _insert_with_trigger(db: peewee.Database, values: dict[str, Any]) -> Message
     params = (uid.hex, stamp, stamp, v["conversation"], v["parent"], v["role"], v["content"],
               v["model"], meta)  # fmt: skip
     new_id = db.execute_sql(sql, params).lastrowid
-    return saved_instance(Message, {**values, "uuid": uid, "id": new_id})
+    return saved_instance(Message, {**values, "uuid": uid, "id": new_id, **_DEFAULTS})
 
 
-def _bump_then_insert(db: peewee.Database, conv_key: Any, values: dict[str, Any]) -> Message:
-    """Bump the conversation (NotFound if missing) and insert the message."""
+_DEFAULTS = {"status": "complete", "error": None}  # the columns' SQL defaults
+
+
+def _bump_then_insert(
+    db: peewee.Database, conv_key: Any, values: dict[str, Any], leaf: bool
+) -> Message:
+    """Insert the message and move the conversation to it (NotFound if it is missing)."""
+    msg = insert_model(db, Message, values)
+    msg.__data__.update(_DEFAULTS)
     stamp = _time_db(values["created_at"])
-    if not bump(db, values["conversation"], stamp, values["content"]):
+    if not bump(db, values["conversation"], stamp, values["content"], msg.id if leaf else None):
         raise NotFound(f"no conversation {conv_key!r}; create it first.")
-    return insert_model(db, Message, values)
+    return msg

@@ -1,7 +1,7 @@
 """A new message moves its conversation: the one owner of that rule.
 
     preview("x" * 300)                 # 199 x's and an ellipsis
-    bump(db, conv_id, when, content)   # False if there is no such conversation
+    bump(db, conv_id, when, content, leaf_id)   # False if there is no such conversation
 
 Every new message sets its conversation's ``updated_at`` to the message's
 ``created_at`` and ``last_message`` to :func:`preview` of its content. On
@@ -30,6 +30,9 @@ __all__ = [
     "bump",
     "bump_many",
     "refresh_preview",
+    "CURRENT_LEAF",
+    "LATEST",
+    "tracks_leaf",
 ]
 
 #: Content longer than this is cut to one character less and an ellipsis.
@@ -37,7 +40,24 @@ PREVIEW_LENGTH = 200
 #: The name of migration 0004's trigger.
 TRIGGER = "message_bumps_conversation"
 
+#: SQL for the current leaf of conversation ``c``: the recorded one while it
+#: exists, else the latest message (NULL for an empty conversation).
+CURRENT_LEAF = (
+    'COALESCE((SELECT k."id" FROM "message" k WHERE k."id" = c."current_leaf_id" '
+    'AND k."conversation_id" = c."id"), '
+    '(SELECT x."id" FROM "message" x WHERE x."conversation_id" = c."id" '
+    'ORDER BY x."created_at" DESC, x."id" DESC LIMIT 1))'
+)
+#: The latest message of conversation ``c`` (what a store before 0008 continues from).
+LATEST = (
+    '(SELECT x."id" FROM "message" x WHERE x."conversation_id" = c."id" '
+    'ORDER BY x."created_at" DESC, x."id" DESC LIMIT 1)'
+)
 _BUMP = 'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p} WHERE "id" = {p}'
+_BUMP_TO = (
+    'UPDATE "conversation" SET "updated_at" = {p}, "last_message" = {p}, '
+    '"current_leaf_id" = {p} WHERE "id" = {p}'
+)
 _time_db = Conversation.updated_at.db_value
 
 
@@ -64,13 +84,27 @@ def bumps_by_trigger(s: Session) -> bool:
     return bool(known)
 
 
-def bump(db: peewee.Database, conv_id: int, stamp: Any, content: str) -> bool:
-    """Move the conversation to a new message (``stamp``: its stored ``created_at``).
+def tracks_leaf(s: Session) -> bool:
+    """Whether the store records a current leaf (migration 0008): looked up once per schema."""
+    facts = s.store.schema_facts
+    known = facts.get("current_leaf_id")
+    if known is None:
+        known = any(c.name == "current_leaf_id" for c in s.db.get_columns("conversation"))
+        facts["current_leaf_id"] = known
+    return bool(known)
+
+
+def bump(db: peewee.Database, conv_id: int, stamp: Any, content: str, leaf_id: int | None) -> bool:
+    """Move the conversation to a new message (``stamp``: its stored ``created_at``),
+    which becomes its current leaf.
 
     What the trigger does, for stores without it; False if there is no such conversation.
     """
-    sql = _BUMP.format(p=db.param)
-    return bool(db.execute_sql(sql, (stamp, preview(content), conv_id)).rowcount)
+    if leaf_id is None:  # a store before 0008
+        params: tuple[Any, ...] = (stamp, preview(content), conv_id)
+        return bool(db.execute_sql(_BUMP.format(p=db.param), params).rowcount)
+    params = (stamp, preview(content), leaf_id, conv_id)
+    return bool(db.execute_sql(_BUMP_TO.format(p=db.param), params).rowcount)
 
 
 def bump_many(
@@ -99,8 +133,9 @@ def bump_many(
         db.cursor().executemany(_BUMP.format(p=db.param), updates)
 
 
-def refresh_preview(conv_id: int) -> None:
-    """Point the conversation's ``last_message`` preview at its latest message again."""
+def refresh_preview(conv_id: int, *, touch: Any = None) -> None:
+    """Point the conversation's ``last_message`` preview at its latest message again
+    (and set ``updated_at`` to ``touch`` when given: after an edit in place)."""
     latest = (
         Message.select(Message.content)
         .where(Message.conversation == conv_id)
@@ -109,4 +144,7 @@ def refresh_preview(conv_id: int) -> None:
         .scalar()
     )
     last = None if latest is None else preview(latest)
-    Conversation.update(last_message=last).where(Conversation.id == conv_id).execute()
+    fields: dict[str, Any] = {"last_message": last}
+    if touch is not None:
+        fields["updated_at"] = touch
+    Conversation.update(**fields).where(Conversation.id == conv_id).execute()

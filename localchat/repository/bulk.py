@@ -41,7 +41,7 @@ from ..errors import NotFound, ValidationError
 from ..fastsql import json_param
 from ..models import ROLES, Conversation, Message, utcnow
 from ..operations import operation
-from ._bump import bump_many
+from ._bump import bump_many, bumps_by_trigger, tracks_leaf
 
 __all__ = ["IMPORT_FIELDS", "import_messages"]
 
@@ -220,6 +220,11 @@ def import_messages(s: Session, rows: Iterable[Mapping[str, Any]]) -> int:
         for start in range(0, len(values), _BATCH):
             cursor.executemany(sql, values[start : start + _BATCH])
         bump_many(db, newest, {cid: found[1:] for cid, found in latest.items()})
+        if tracks_leaf(s) and not bumps_by_trigger(s):  # the trigger did it on SQLite
+            cursor.executemany(
+                f'UPDATE "conversation" SET "current_leaf_id" = {db.param} WHERE "id" = {db.param}',
+                [(leaf, cid) for cid, leaf in parent.items()],
+            )
     return len(values)
 
 

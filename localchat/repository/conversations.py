@@ -31,13 +31,16 @@ not in ``__all__``.
 
 from __future__ import annotations
 
+import json
 import uuid as _uuid
 from typing import Any
 
 import peewee
 
 from ..checks import (
+    check_bool,
     check_choice,
+    check_json,
     check_page,
     check_storable,
     check_text,
@@ -105,6 +108,57 @@ def _fields(
     return {k: v for k, v in fields.items() if v is not None}
 
 
+def _sidebar(pinned: Any, tags: Any, metadata: Any) -> dict[str, Any]:
+    """The sidebar columns given (pinned, tags, metadata), checked; None values are left out."""
+    fields: dict[str, Any] = {}
+    if pinned is not None:
+        fields["pinned"] = check_bool("pinned", pinned)
+    if tags is not None:
+        fields["tags"] = _tags(tags)
+    if metadata is not None:
+        fields["metadata"] = check_json("metadata", metadata)
+    return fields
+
+
+def _tags(tags: Any) -> list[str]:
+    """Free-form tags: a list of non-empty strings (duplicates dropped, order kept)."""
+    if isinstance(tags, str) or not isinstance(tags, (list, tuple)):
+        raise ValidationError(f"tags must be a list of strings, got {tags!r}.")
+    kept: list[str] = []
+    for tag in tags:
+        text = check_text("tag", tag, max_length=100)
+        if not text:
+            raise ValidationError("a tag may not be empty.")
+        if text not in kept:
+            kept.append(text)
+    return kept
+
+
+def _filtered(
+    db: peewee.Database,
+    query: peewee.ModelSelect[Conversation],
+    pinned: Any,
+    tag: Any,
+    pinned_first: Any,
+) -> peewee.ModelSelect[Conversation]:
+    """Listing filters: pinned or not, carrying a tag; pinned ones first when asked."""
+    if pinned is not None:
+        query = query.where(Conversation.pinned == check_bool("pinned", pinned))
+    if tag is not None:
+        tag = check_text("tag", tag, max_length=100)
+        if isinstance(db, peewee.SqliteDatabase):
+            has = peewee.SQL(
+                'EXISTS (SELECT 1 FROM json_each("t1"."tags") WHERE json_each.value = ?)', (tag,)
+            )
+        else:
+            has = peewee.SQL('"t1"."tags" @> %s::jsonb', (json.dumps([tag]),))
+        query = query.where(Conversation.tags.is_null(False) & has)
+    order = list(_NEWEST_FIRST)
+    if check_bool("pinned_first", pinned_first):
+        order.insert(0, Conversation.pinned.desc())
+    return query.order_by(*order)
+
+
 def _user_id(user_id: Any, user_email: Any) -> int | None:
     """The owner's id from ``user_id`` or ``user_email``; None when there is no such user."""
     if user_id is not None and user_email is not None:
@@ -141,7 +195,9 @@ def _owned_by(user_id: Any, user_email: Any, status: Any) -> peewee.ModelSelect[
 
 def _new_conversation(owner: int | None, fields: dict[str, Any]) -> Conversation:
     now = utcnow()
-    return Conversation.create(user=owner, created_at=now, updated_at=now, **fields)
+    conv = Conversation.create(user=owner, created_at=now, updated_at=now, **fields)
+    conv.__data__.setdefault("pinned", False)  # the column's SQL default
+    return conv
 
 
 _NEWEST_FIRST = (Conversation.updated_at.desc(), Conversation.id.desc())
@@ -169,9 +225,19 @@ def create_conversation(
     external_id: str | None = None,
     last_message: str | None = None,
     user_email: str | None = None,
+    pinned: bool | None = None,
+    tags: list[str] | None = None,
+    metadata: Any = None,
 ) -> Conversation:
-    """A new conversation, anonymous unless a user is given; Conflict on a taken external_id."""
-    fields = _fields(title, status, default_model, last_message)
+    """A new conversation, anonymous unless a user is given; Conflict on a taken external_id.
+
+    ``pinned``, free-form ``tags`` (strings) and the app's own ``metadata``
+    (JSON) are what a sidebar shows and filters on.
+    """
+    fields = {
+        **_fields(title, status, default_model, last_message),
+        **_sidebar(pinned, tags, metadata),
+    }
     if external_id is not None:
         fields["external_id"] = check_text("external_id", external_id, max_length=255)
     return _new_conversation(_existing_owner(user_id, user_email), fields)
@@ -235,9 +301,22 @@ def list_conversations_for_user(
     offset: int = 0,
     *,
     user_email: str | None = None,
+    pinned: bool | None = None,
+    tag: str | None = None,
+    pinned_first: bool = False,
 ) -> list[Conversation]:
-    """A user's conversations, most recently updated first ([] for an unknown user)."""
-    if user_email is None and isinstance(user_id, (int, User)) and not isinstance(user_id, bool):
+    """A user's conversations, most recently updated first ([] for an unknown user).
+
+    ``pinned`` keeps only pinned (True) or unpinned (False) ones, ``tag`` only
+    those carrying that tag; ``pinned_first`` lists the pinned ones first.
+    """
+    plain = pinned is None and tag is None and pinned_first is False
+    if (
+        plain
+        and user_email is None
+        and isinstance(user_id, (int, User))
+        and not isinstance(user_id, bool)
+    ):
         limit, offset = check_page(limit, offset)  # the hot path: fixed SQL (see _fast.py)
         uid = id_of(User, user_id, "user_id")
         params: tuple[Any, ...]
@@ -249,20 +328,28 @@ def list_conversations_for_user(
         cursor = s.db.execute_sql(statement(s.db, sql, conversation=Conversation), params)
         return fetch_models(Conversation, cursor)
     query = _owned_by(user_id, user_email, status)
-    return paginate(query.order_by(*_NEWEST_FIRST), limit, offset)
+    return paginate(_filtered(s.db, query, pinned, tag, pinned_first), limit, offset)
 
 
 @operation
 def list_all_conversations(
-    s: Session, status: str | None = None, limit: int | None = 100, offset: int = 0
+    s: Session,
+    status: str | None = None,
+    limit: int | None = 100,
+    offset: int = 0,
+    *,
+    pinned: bool | None = None,
+    tag: str | None = None,
+    pinned_first: bool = False,
 ) -> list[Conversation]:
-    """Every conversation (of any user, or anonymous), most recently updated first."""
+    """Every conversation (of any user, or anonymous), most recently updated first;
+    ``pinned``, ``tag`` and ``pinned_first`` as in :func:`list_conversations_for_user`."""
     query = Conversation.select()
     if status is not None:
         query = query.where(
             Conversation.status == check_choice("status", status, CONVERSATION_STATUSES)
         )
-    return paginate(query.order_by(*_NEWEST_FIRST), limit, offset)
+    return paginate(_filtered(s.db, query, pinned, tag, pinned_first), limit, offset)
 
 
 @operation
@@ -285,9 +372,19 @@ def update_conversation(
     status: str | None = None,
     default_model: str | None = None,
     last_message: str | None = None,
+    *,
+    pinned: bool | None = None,
+    tags: list[str] | None = None,
+    metadata: Any = None,
 ) -> Conversation | None:
-    """Change the values given (None leaves a value as is); None if no such conversation."""
-    fields = _fields(title, status, default_model, last_message)
+    """Change the values given (None leaves a value as is); None if no such conversation.
+
+    ``tags=[]`` removes every tag.
+    """
+    fields = {
+        **_fields(title, status, default_model, last_message),
+        **_sidebar(pinned, tags, metadata),
+    }
     return update_row(get_row(Conversation, conversation_id), fields)
 
 

@@ -33,7 +33,7 @@ from ..database import Session
 from ..errors import ValidationError
 from ..models import Conversation, Message, utcnow
 from ..operations import operation
-from ._bump import refresh_preview
+from ._bump import refresh_preview, tracks_leaf
 from ._tree import remove_messages
 from .messages import add_message
 
@@ -241,5 +241,5 @@ def delete_chat_exchange(s: Session, exchange_id: int | str | Message) -> bool:
     replies = Message.select(Message.id, Message.parent, Message.conversation).where(
         (Message.parent == question.id) & (Message.role == "assistant")
     )
-    remove_messages([question, *replies])
+    remove_messages([question, *replies], leaves=tracks_leaf(s))
     return True

@@ -14,11 +14,18 @@
 
 Tree rules:
 
-* ``add_message(..., parent_id=None)`` attaches the new message under the
-  conversation's latest message (greatest ``created_at``, then ``id``), so a
-  linear chat is a chain and ``get_thread(latest)`` is the whole chat. The first
-  message of a conversation is a root. Pass ``parent_id`` to continue another
-  branch (a chat UI passes the leaf on screen).
+* Every conversation has a *current leaf*: the end of the branch on screen.
+  ``add_message`` and ``add_sibling`` move it to the new message,
+  :func:`switch_branch` to the newest leaf below a chosen version (it is the
+  latest message when nothing moved it). ``add_message(..., parent_id=None)``
+  attaches the new message under it, so a linear chat is a chain and
+  ``get_thread(leaf)`` is the whole chat. The first message of a conversation
+  is a root. Pass ``parent_id`` to continue another branch.
+* ``list_messages_for_conversation(..., latest=True)`` and
+  ``get_thread(..., limit=N)`` give the last N messages of a branch;
+  :func:`list_versions` a message's versions and its position ("2 of 3").
+* :func:`update_message` changes one message in place (content, metadata,
+  ``status``: ``complete``, ``streaming``, ``incomplete``, ``error``).
 * Editing or regenerating is :func:`add_sibling`: a new message with the same
   role and parent as the one it replaces, which stays in place.
 * :func:`delete_message` re-attaches the deleted message's children to its
@@ -34,6 +41,7 @@ id, its uuid, or the row itself.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from typing import Any
 
@@ -51,12 +59,13 @@ from ..checks import (
 )
 from ..database import Session
 from ..errors import Conflict, NotFound, ValidationError
-from ..fastsql import fetch_models, statement
-from ..models import ROLES, Conversation, Message, Response
+from ..fastsql import columns, fetch_models, statement
+from ..models import MESSAGE_STATUSES, ROLES, Conversation, Message, Response, utcnow
 from ..operations import operation, own_atomicity_operation, read_operation
 from ._append import new_message
 from ._base import paginate
-from ._tree import remove_messages
+from ._bump import CURRENT_LEAF, refresh_preview, tracks_leaf
+from ._tree import newest_leaf_below, remove_messages
 
 __all__ = [
     "MessageSenderType",
@@ -68,6 +77,11 @@ __all__ = [
     "get_conversation_message_count",
     "get_thread",
     "list_children",
+    "update_message",
+    "switch_branch",
+    "get_current_leaf",
+    "Versions",
+    "list_versions",
     "delete_message",
     "record_response",
     "get_response_for_message",
@@ -92,10 +106,21 @@ _OLDEST_PAGE = (
     'SELECT {message} FROM "message" WHERE "conversation_id" = {p} '
     'ORDER BY "created_at", "id" LIMIT {p} OFFSET {p}'
 )
-_LATEST_PAGE = (
-    'SELECT {message} FROM "message" WHERE "conversation_id" = {p} '
-    'ORDER BY "created_at" DESC, "id" DESC LIMIT {p} OFFSET {p}'
+# The path up from a message (``{start}``), at most ``{p}`` deep, skipping the ``{p}``
+# newest: root first. One recursive query on SQLite and PostgreSQL alike.
+_PATH = (
+    'WITH RECURSIVE "thread"("id", "parent_id", "depth") AS ('
+    'SELECT s."id", s."parent_id", 0 FROM "message" s WHERE s."id" = {start} '
+    'UNION ALL SELECT up."id", up."parent_id", t."depth" + 1 FROM "message" up '
+    'JOIN "thread" t ON up."id" = t."parent_id" WHERE t."depth" + 1 < {p}) '
+    'SELECT COLUMNS FROM "message" m JOIN "thread" t ON m."id" = t."id" '
+    'WHERE t."depth" >= {p} ORDER BY t."depth" DESC'
+).replace("COLUMNS", columns(Message, "m"))
+_PATH_FROM_MESSAGE = _PATH.replace("{start}", "{p}")
+_CURRENT_BRANCH = _PATH.replace(
+    "{start}", "(SELECT " + CURRENT_LEAF + ' FROM "conversation" c WHERE c."id" = {p})'
 )
+_INT64_MAX = 2**63 - 1
 
 
 def _conversation_id(key: Any) -> int | None:
@@ -191,7 +216,8 @@ def get_message_by_id(s: Session, message_id: int | str) -> Message | None:
 
 @operation
 def get_latest_message(s: Session, conversation_id: int | str | Conversation) -> Message | None:
-    """The conversation's newest message (where a new message attaches), or None."""
+    """The conversation's newest message, or None (a new message attaches under the
+    current leaf: :func:`get_current_leaf`)."""
     conv_id = _conversation_id(conversation_id)
     query = Message.select().where(_nothing_or(Message.conversation == conv_id, conv_id))
     return query.order_by(*_NEWEST_FIRST).first()
@@ -209,27 +235,40 @@ def list_messages_for_conversation(
 ) -> list[Message]:
     """Every message of every branch, oldest first ([] for an unknown conversation).
 
-    ``latest=True`` pages from the newest end instead: ``limit=50, latest=True``
-    is the last 50 messages (what a chat window opens on), still oldest first;
-    ``offset`` then skips that many of the newest.
+    ``latest=True`` gives the *current branch* instead (the path from the root
+    to the conversation's current leaf, see :func:`switch_branch`), paged from
+    its newest end: ``limit=50, latest=True`` is the last 50 messages on screen
+    (what a chat window opens on), still oldest first; ``offset`` then skips
+    that many of the newest.
     """
     conv_id = _conversation_id(conversation_id)
-    if sender_type is None and conv_id is not None:  # the hot path: fixed SQL
+    if conv_id is None:
+        return []
+    if latest:
+        limit, offset = check_page(limit, offset)
+        if sender_type is None:
+            return _path(s, _CURRENT_BRANCH, conv_id, limit, offset)
+        role = check_choice("sender_type", sender_type, ROLES)
+        branch = [m for m in _path(s, _CURRENT_BRANCH, conv_id, None, 0) if m.role == role]
+        return branch[max(0, len(branch) - offset - limit) : len(branch) - offset]
+    if sender_type is None:  # the hot path: fixed SQL
         limit, offset = check_page(limit, offset)
         db = s.db
-        sql = _LATEST_PAGE if latest else _OLDEST_PAGE
         rows = fetch_models(
-            Message, db.execute_sql(statement(db, sql, message=Message), (conv_id, limit, offset))
+            Message,
+            db.execute_sql(statement(db, _OLDEST_PAGE, message=Message), (conv_id, limit, offset)),
         )
-        if latest:
-            rows.reverse()
         return rows
-    query = Message.select().where(_nothing_or(Message.conversation == conv_id, conv_id))
-    if sender_type is not None:
-        query = query.where(Message.role == check_choice("sender_type", sender_type, ROLES))
-    if latest:
-        return paginate(query.order_by(*_NEWEST_FIRST), limit, offset)[::-1]
+    query = Message.select().where(Message.conversation == conv_id)
+    query = query.where(Message.role == check_choice("sender_type", sender_type, ROLES))
     return paginate(query.order_by(*_OLDEST_FIRST), limit, offset)
+
+
+def _path(s: Session, sql: str, start: int, limit: int | None, offset: int) -> list[Message]:
+    """The last ``limit`` messages (after skipping ``offset``) of a path up from ``start``."""
+    depth = _INT64_MAX if limit is None else min(_INT64_MAX, limit + offset)
+    db = s.db
+    return fetch_models(Message, db.execute_sql(statement(db, sql), (start, depth, offset)))
 
 
 @operation
@@ -242,29 +281,17 @@ def get_conversation_message_count(s: Session, conversation_id: int | str | Conv
 
 
 @operation
-def get_thread(s: Session, leaf_id: int | str | Message) -> list[Message]:
+def get_thread(s: Session, leaf_id: int | str | Message, limit: int | None = None) -> list[Message]:
     """The path from the root down to ``leaf_id``, root first ([] if no such message).
 
-    One recursive query (SQLite and PostgreSQL).
+    ``limit``: only the last ``limit`` messages of it (the ones nearest the
+    leaf), still oldest first. One recursive query (SQLite and PostgreSQL).
     """
     mid = _message_id(leaf_id)
+    limit, _ = check_page(limit, 0)
     if mid is None:
         return []
-    up = Message.alias("up")
-    base = (
-        Message.select(Message.id, Message.parent, peewee.SQL("0").alias("depth"))
-        .where(Message.id == mid)
-        .cte("thread", recursive=True, columns=("id", "parent_id", "depth"))
-    )
-    step = up.select(up.id, up.parent, base.c.depth + 1).join(base, on=(up.id == base.c.parent_id))
-    thread = base.union_all(step)
-    query = (
-        Message.select()
-        .join(thread, on=(Message.id == thread.c.id))
-        .order_by(thread.c.depth.desc())
-        .with_cte(thread)
-    )
-    return list(query)
+    return _path(s, _PATH_FROM_MESSAGE, mid, limit, 0)
 
 
 @operation
@@ -283,7 +310,7 @@ def delete_message(s: Session, message_id: int | str | Message) -> bool:
     row = Message.select(*fields).where(Message.id == mid).first() if mid is not None else None
     if row is None:
         return False
-    remove_messages([row])
+    remove_messages([row], leaves=tracks_leaf(s))
     return True
 
 
@@ -338,3 +365,127 @@ def get_response_for_message(s: Session, message_id: int | str | Message) -> Res
     """The response recorded for an assistant message, or None."""
     mid = _message_id(message_id)
     return None if mid is None else Response.get_or_none(Response.message == mid)
+
+
+# -- a chat window: status, edits in place, branches and versions -----------------
+
+
+@operation
+def update_message(
+    s: Session,
+    message_id: int | str | Message,
+    *,
+    content: str | None = None,
+    metadata: Any = None,
+    status: str | None = None,
+    error: str | None = None,
+) -> Message | None:
+    """Change this message in place (exactly this one, by id); None if there is no such message.
+
+    ``status`` is one of ``complete``, ``streaming``, ``incomplete`` (stopped or
+    interrupted) and ``error``; ``error`` (its text) goes only with
+    ``status="error"``, and any other status clears it. The message's and its
+    conversation's ``updated_at`` move to now; when the content changes, the
+    conversation's preview follows its latest message and the search index
+    the new text. None values leave a field as it is.
+    """
+    fields: dict[str, Any] = {}
+    if content is not None:
+        fields["content"] = check_text("content", content, allow_empty=True)
+    if metadata is not None:
+        fields["metadata"] = check_json("metadata", metadata)
+    if status is not None:
+        fields["status"] = check_choice("status", status, MESSAGE_STATUSES)
+        fields["error"] = None
+    if error is not None:
+        if status != "error":
+            raise ValidationError('error text goes with status="error" only.')
+        fields["error"] = check_text("error", error, allow_empty=True)
+    mid = _message_id(message_id)
+    row = Message.get_or_none(Message.id == mid) if mid is not None else None
+    if row is None:
+        return None
+    now = utcnow()
+    fields["updated_at"] = now
+    Message.update(**fields).where(Message.id == mid).execute()
+    refresh_preview(row.conversation_id, touch=now)
+    row.__data__.update(fields)
+    return row
+
+
+@operation
+def switch_branch(s: Session, message_id: int | str | Message) -> Message:
+    """Show the branch through this message: the newest leaf below it becomes the current leaf.
+
+    Returns that leaf (what ``list_messages_for_conversation(..., latest=True)``
+    and ``add_message`` without a parent then continue from). NotFound for a
+    missing message.
+    """
+    mid = _message_id(message_id)
+    row = (
+        Message.select(Message.id, Message.conversation).where(Message.id == mid).first()
+        if mid is not None
+        else None
+    )
+    if row is None:
+        raise NotFound(f"no message {message_id!r} to switch to.")
+    leaf = newest_leaf_below(s.db, row.id)
+    moved = Conversation.update(current_leaf_id=leaf)
+    moved.where(Conversation.id == row.conversation_id).execute()
+    return Message.get_by_id(leaf)
+
+
+@read_operation
+def get_current_leaf(s: Session, conversation_id: int | str | Conversation) -> Message | None:
+    """The message at the end of the conversation's current branch, or None when it is empty.
+
+    The one :func:`add_message`, :func:`add_sibling` or :func:`switch_branch`
+    last moved it to (the latest message if none did).
+    """
+    conv_id = _conversation_id(conversation_id)
+    if conv_id is None:
+        return None
+    sql = "SELECT " + CURRENT_LEAF + ' FROM "conversation" c WHERE c."id" = {p}'
+    found = s.db.execute_sql(statement(s.db, sql), (conv_id,)).fetchone()
+    return None if found is None or found[0] is None else Message.get_by_id(found[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class Versions:
+    """A message's versions (it and its siblings: same parent, same role not required),
+    oldest first, and where the message stands among them (``position`` counts from 1)."""
+
+    messages: list[Message]
+    position: int
+
+    @property
+    def total(self) -> int:
+        """How many versions there are."""
+        return len(self.messages)
+
+    @property
+    def label(self) -> str:
+        """``"2 of 3"``: what a chat window shows between its arrows."""
+        return f"{self.position} of {self.total}"
+
+
+@read_operation
+def list_versions(s: Session, message_id: int | str | Message) -> Versions | None:
+    """The versions of a message (edits and regenerations), the first message of a
+    conversation included, with this one's position; None if there is no such message."""
+    mid = _message_id(message_id)
+    row = (
+        Message.select(Message.id, Message.conversation, Message.parent)
+        .where(Message.id == mid)
+        .first()
+        if mid is not None
+        else None
+    )
+    if row is None:
+        return None
+    parent = row.parent_id
+    same_parent = Message.parent.is_null() if parent is None else Message.parent == parent
+    query = Message.select().where((Message.conversation == row.conversation_id) & same_parent)
+    siblings = list(query.order_by(*_OLDEST_FIRST))
+    position = next(i for i, m in enumerate(siblings, 1) if m.id == row.id)
+    return Versions(siblings, position)
