@@ -34,6 +34,7 @@ from .database import Store, open_store
 from .errors import LocalchatError
 from .export import export_messages_jsonl, open_export_file
 from .files.store import FileStoreReport, repair_file_store, verify_file_store
+from .maintenance import DoctorReport, check_store
 from .portable import (
     FORMATS,
     ExportFilter,
@@ -274,6 +275,25 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_doctor(report: DoctorReport) -> None:
+    print(f"doctor: {report.path}")
+    for f in report.findings:
+        print(f"  [{f.level}] {f.check}: {f.detail}")
+    for line in report.repairs:
+        print(f"  repair: {line}")
+    n = len(report.problems)
+    print(f"{n} problem(s) found." if n else "healthy.")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    report = check_store(_store(args), repair=args.repair, hashes=args.hashes, full=args.full)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_doctor(report)
+    return report.exit_code
+
+
 def _when(text: str) -> dt.datetime:
     try:
         at = dt.datetime.fromisoformat(text)
@@ -370,6 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conversation", metavar="ID", help="only this conversation (id or uuid)")
     p.add_argument("--limit", type=int, default=20, help="how many hits (default 20)")
     p.add_argument("--advanced", action="store_true", help="the query is FTS5 query syntax")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("doctor", cmd_doctor, "check the store (exit 1: problems found, 2: could not run)")
+    p.add_argument("--repair", action="store_true", help="fix what is safe; never deletes a row")
+    p.add_argument("--hashes", action="store_true", help="also hash every document file")
+    p.add_argument("--full", action="store_true", help="integrity_check and FTS5 integrity-check")
     p.add_argument("--json", action="store_true", help="print JSON")
     # Feature commands register here.
     return parser

@@ -1,0 +1,21 @@
+"""Keeping a store healthy for years: doctor (checks and safe repairs) and usage statistics.
+
+    from localchat import open_store
+    from localchat.maintenance import check_store
+
+    store = open_store("/tmp/maint-example.db")
+    with store.session():
+        pass                                      # creates the store
+    report = check_store(store)                   # reads only; repair=True fixes what is safe
+    assert report.exit_code == 0, report.problems
+
+See docs/maintenance.md for the ``localchat doctor`` and ``localchat stats`` commands.
+"""
+
+from .doctor import DoctorReport, Finding, check_store
+
+__all__ = [
+    "DoctorReport",
+    "Finding",
+    "check_store",
+]
