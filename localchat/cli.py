@@ -34,7 +34,14 @@ from .database import Store, open_store
 from .errors import LocalchatError
 from .export import export_messages_jsonl, open_export_file
 from .files.store import FileStoreReport, repair_file_store, verify_file_store
-from .maintenance import DoctorReport, check_store
+from .maintenance import (
+    STATS_PERIODS,
+    DoctorReport,
+    StatsReport,
+    check_store,
+    plot_stats,
+    store_stats,
+)
 from .portable import (
     FORMATS,
     ExportFilter,
@@ -294,6 +301,41 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _print_stats(report: StatsReport) -> None:
+    head = f"{report.by:<10} {'model':<24} {'msgs':>6} {'convs':>6} {'prompt':>9} {'compl':>9}"
+    print(f"{head} {'total':>10} {'avg ms':>8}")
+    for r in report.responses:
+        avg = "" if r["avg_completion_ms"] is None else f"{r['avg_completion_ms']:.0f}"
+        print(f"{r['period']:<10} {r['model']:<24} {r['messages']:>6} {r['conversations']:>6} "
+              f"{r['tokens_prompt']:>9} {r['tokens_completion']:>9} {r['tokens_total']:>10} "
+              f"{avg:>8}")  # fmt: skip
+    t = report.totals["responses"]
+    print(f"total: {t['messages']} messages, {t['tokens_total']} tokens "
+          f"({t['tokens_prompt']} prompt, {t['tokens_completion']} completion)")  # fmt: skip
+    a = report.totals["audit"]
+    if a["calls"]:
+        print(f"audit log: {a['calls']} calls, {a['tokens']} tokens, {a['errors']} errors")
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    store, opt = _store(args), functools.partial(getattr, args)
+    if not store.exists():
+        print("the database does not exist yet: no statistics.")
+        return 0
+    with store.read_session() as s:
+        report = store_stats(s, by=args.by, since=opt("since", None), until=opt("until", None),
+                             model=opt("model", None), user=opt("user", None))  # fmt: skip
+    if args.plot:
+        plot_stats(report, args.plot)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_stats(report)
+    if args.plot:
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 def _when(text: str) -> dt.datetime:
     try:
         at = dt.datetime.fromisoformat(text)
@@ -396,6 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hashes", action="store_true", help="also hash every document file")
     p.add_argument("--full", action="store_true", help="integrity_check and FTS5 integrity-check")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("stats", cmd_stats, "messages, tokens and times per model and day, week or month")
+    p.add_argument("--by", choices=STATS_PERIODS, default="day", help="the period (default day)")
+    p.add_argument("--model", metavar="NAME", help="only this model")
+    p.add_argument("--user", metavar="USER", help="only this user (id, uuid or email)")
+    p.add_argument("--since", type=_when, metavar="TIME", help="from TIME (ISO 8601)")
+    p.add_argument("--until", type=_when, metavar="TIME", help="before TIME")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="PATH.png", help="also draw a PNG chart (needs matplotlib)")
     # Feature commands register here.
     return parser
 

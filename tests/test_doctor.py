@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from localchat import local_session, open_store
+from localchat import local_session, open_store, reset_db
 from localchat.cli import main
 from localchat.maintenance import check_store
 from localchat.repository import add_message, create_conversation, create_user
@@ -164,3 +164,10 @@ def test_check_store_reads_only(store_path):
     report = check_store(open_store(store_path))
     assert report.ok and report.repairs == []
     assert store_path.stat().st_mtime_ns == before
+
+
+def test_doctor_on_postgresql_checks_schema_and_files(pg_url):
+    reset_db(url=pg_url)
+    report = check_store(open_store(url=pg_url), repair=True)
+    assert report.exit_code == 0, report.problems
+    assert {f.check for f in report.findings} >= {"schema", "files"}
