@@ -1,0 +1,104 @@
+"""How long doctor (without hashing) and stats by day over a year take on a big store.
+
+    $ python -m benchmarks.bench_maintenance                       # 100,000 messages
+    $ python -m benchmarks.bench_maintenance --messages 1000000 --keep /tmp/big.db
+
+The store is made with localchat (schema, triggers), then filled with raw
+sqlite3 inserts (the FTS5 and bump triggers fire as for the app): 50 messages
+per conversation, every other one an assistant reply with a response, spread
+over the last 365 days, three models. Timed: ``check_store(store)`` (quick_check,
+foreign_key_check, every index against its table, file sizes, WAL, free pages)
+and ``store_stats(s, by="day", since=<a year ago>)``. Targets (issue 15) at
+1,000,000 messages: doctor < 10 s, stats < 500 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sqlite3
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from localchat import local_session, open_store
+from localchat.maintenance import check_store, store_stats
+
+MODELS = ("llama3", "mistral", "qwen2")
+
+
+def build(path: Path, messages: int, per_conversation: int = 50) -> None:
+    with local_session(path):
+        pass
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("BEGIN")
+    conn.execute(
+        "INSERT INTO user (uuid, email, is_active, created_at, updated_at) VALUES (?, ?, 1, ?, ?)",
+        (uuid.uuid4().hex, "bench@example.org", "2025-01-01 00:00:00", "2025-01-01 00:00:00"),
+    )
+    start = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(days=365)
+    step = dt.timedelta(days=365) / max(messages, 1)
+    n = 0
+    conv_id = 0
+    while n < messages:
+        at = (start + step * n).isoformat(" ")
+        conv = conn.execute(
+            "INSERT INTO conversation (uuid, user_id, title, status, created_at, updated_at) "
+            "VALUES (?, 1, ?, 'active', ?, ?)",
+            (uuid.uuid4().hex, f"conversation {conv_id}", at, at),
+        )
+        conv_id = conv.lastrowid
+        parent = None
+        for i in range(min(per_conversation, messages - n)):
+            at = (start + step * n).isoformat(" ")
+            role = "user" if i % 2 == 0 else "assistant"
+            model = MODELS[n % 3] if role == "assistant" else None
+            cur = conn.execute(
+                "INSERT INTO message (uuid, conversation_id, parent_id, role, content, model, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (uuid.uuid4().hex, conv_id, parent, role,
+                 f"message {n} about engines and looms number {n % 997}", model, at, at),
+            )  # fmt: skip
+            parent = cur.lastrowid
+            if role == "assistant":
+                conn.execute(
+                    "INSERT INTO response (message_id, model_used, tokens_prompt, "
+                    "tokens_completion, tokens_total, completion_time_ms, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (parent, model, 100, 200 + n % 50, 300 + n % 50, 500 + n % 900, at),
+                )
+            n += 1
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--keep", metavar="PATH", help="build (or reuse) the store at PATH")
+    args = parser.parse_args(argv)
+    path = Path(args.keep) if args.keep else Path(tempfile.mkdtemp()) / "bench.db"
+    if not path.exists():
+        t0 = time.perf_counter()
+        build(path, args.messages)
+        print(f"built {args.messages} messages in {time.perf_counter() - t0:.1f} s: {path}")
+    store = open_store(path)
+    t0 = time.perf_counter()
+    report = check_store(store)
+    doctor_s = time.perf_counter() - t0
+    print(f"doctor (no hashing): {doctor_s:.2f} s, exit code {report.exit_code}")
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=366)
+    times = []
+    for _ in range(3):
+        with store.read_session() as s:
+            t0 = time.perf_counter()
+            stats = store_stats(s, by="day", since=since)
+            times.append(time.perf_counter() - t0)
+    print(f"stats by day over a year: best of 3 {min(times) * 1000:.0f} ms, "
+          f"{len(stats.responses)} rows, {stats.totals['responses']['messages']} responses")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
