@@ -30,6 +30,7 @@ class Conversation(TimestampedModel):
     status = CharField(default="active", max_length=16)
     default_model = CharField(null=True)
     last_message = TextField(null=True)
+    trashed_at = UTCDateTimeField(null=True, index=True)  # 0009: in the trash since
     if TYPE_CHECKING:  # the foreign keys' id columns, as peewee exposes them
         user_id: int | None
 

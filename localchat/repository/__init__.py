@@ -32,6 +32,7 @@ from . import (
     llm,
     messages,
     prompts,
+    trash,
     users,
 )
 from .audit import *  # noqa: F403
@@ -50,6 +51,7 @@ from .knowledge import search_knowledge_chunks_by_source  # noqa: F401
 from .llm import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .prompts import *  # noqa: F403
+from .trash import *  # noqa: F403
 from .users import *  # noqa: F403
 from .users import get_user_by_id  # noqa: F401
 
@@ -66,6 +68,7 @@ __all__ = [
         knowledge,
         audit,
         documents,
+        trash,
     )
     for name in module.__all__
 ]

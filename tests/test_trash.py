@@ -1,0 +1,129 @@
+"""Trash: a trashed conversation leaves every listing, count and search, and comes back whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from localchat import ValidationError, local_session, open_store
+from localchat.repository import (
+    add_message,
+    count_conversations_for_user,
+    create_conversation,
+    create_user,
+    empty_trash,
+    list_all_conversations,
+    list_conversations_for_user,
+    list_documents,
+    list_trash,
+    record_response,
+    restore_conversation,
+    restore_document,
+    trash_conversation,
+    trash_document,
+)
+from localchat.repository import documents as document_ops
+from localchat.search import search_conversations, search_messages
+
+pytestmark = pytest.mark.src("plan.txt", b"the penguin plan")
+
+
+@pytest.fixture
+def world(db_path: Path, src: Path) -> dict:
+    with local_session(db_path) as s:
+        ada = create_user(s, "ada@example.org")
+        kept = create_conversation(s, ada.id, "Kept penguins")
+        add_message(s, kept.id, "user", "penguins in the kept one")
+        gone = create_conversation(s, ada.id, "Trashed penguins")
+        q = add_message(s, gone.id, "user", "penguins in the trashed one")
+        a = add_message(s, gone.id, "assistant", "emperor penguins", parent_id=q.id)
+        record_response(s, a.id, "llama3", 1, 2)
+        doc = document_ops.create_document_with_file(
+            s, src, user_id=ada.id, conversation_id=gone.id
+        )
+    return {"ada": ada.id, "kept": kept.id, "gone": gone.id, "doc": doc.id}
+
+
+def snapshot(db_path: Path) -> tuple[dict, list[str]]:
+    folder = db_path.parent / "chat.db-files"
+    return open_store(db_path).table_counts(), sorted(os.listdir(folder))
+
+
+def test_a_trashed_conversation_leaves_listings_counts_and_search(db_path, world):
+    ada, kept, gone = world["ada"], world["kept"], world["gone"]
+    with local_session(db_path) as s:
+        trash_conversation(s, gone)
+    with open_store(db_path).read_session() as s:
+        assert [c.id for c in list_conversations_for_user(s, ada)] == [kept]
+        assert [c.id for c in list_conversations_for_user(s, user_email="ada@example.org")] == [
+            kept
+        ]
+        assert [c.id for c in list_conversations_for_user(s, ada, status="active")] == [kept]
+        assert [c.id for c in list_all_conversations(s)] == [kept]
+        assert count_conversations_for_user(s, ada) == 1
+        assert count_conversations_for_user(s, ada, include_trashed=True) == 2
+        assert len(list_conversations_for_user(s, ada, include_trashed=True)) == 2
+        assert len(list_all_conversations(s, include_trashed=True)) == 2
+        assert {h.conversation.id for h in search_messages(s, "penguins")} == {kept}
+        assert {h.conversation.id for h in search_messages(s, "penguins", user_id=ada)} == {kept}
+        assert {h.conversation.id for h in search_conversations(s, "penguins")} == {kept}
+        found = search_messages(s, "penguins", include_trashed=True)
+        assert {h.conversation.id for h in found} == {kept, gone}
+        assert len(search_conversations(s, "penguins", include_trashed=True)) == 2
+        assert list_documents(s) == []
+        assert [d.id for d in list_documents(s, include_trashed=True)] == [world["doc"]]
+        assert [c.id for c in list_trash(s).conversations] == [gone]
+        assert [c.id for c in list_trash(s, user_id=ada).conversations] == [gone]
+
+
+def test_trash_and_restore_round_trip_keeps_every_row_and_file(db_path, world):
+    before = snapshot(db_path)
+    with local_session(db_path) as s:
+        trash_conversation(s, world["gone"])
+        trash_document(s, world["doc"])
+    assert snapshot(db_path) == before
+    with local_session(db_path) as s:
+        restore_conversation(s, world["gone"])
+        restore_document(s, world["doc"])
+    assert snapshot(db_path) == before
+    with local_session(db_path) as s:
+        assert len(list_conversations_for_user(s, world["ada"])) == 2
+        assert len(search_messages(s, "penguins")) == 3
+        assert [d.id for d in list_documents(s)] == [world["doc"]]
+        assert list_trash(s).conversations == [] and list_trash(s).documents == []
+
+
+def test_a_trashed_document_leaves_the_listing(db_path, world):
+    with local_session(db_path) as s:
+        trash_document(s, world["doc"])
+        assert list_documents(s) == []
+        assert [d.id for d in list_trash(s).documents] == [world["doc"]]
+
+
+def test_empty_trash_deletes_for_good_and_frees_the_files_after_commit(db_path, world):
+    folder = db_path.parent / "chat.db-files"
+    with local_session(db_path) as s:
+        trash_conversation(s, world["gone"])
+        assert empty_trash(s, older_than=dt.timedelta(days=1)) == {
+            "conversations": 0,
+            "documents": 0,
+        }
+    with local_session(db_path) as s:
+        assert empty_trash(s) == {"conversations": 1, "documents": 0}
+    counts, files = snapshot(db_path)
+    assert counts["conversation"] == 1 and counts["document"] == 0 and counts["response"] == 0
+    assert [n for n in files if not n.startswith(".")] == []
+    assert folder.exists()
+
+
+def test_trash_of_a_missing_row_is_none_and_bad_ages_are_refused(db_path, world):
+    with local_session(db_path) as s:
+        assert trash_conversation(s, 999) is None
+        assert restore_document(s, 999) is None
+        with pytest.raises(ValidationError):
+            empty_trash(s, older_than=dt.timedelta(days=-1))
+        with pytest.raises(ValidationError):
+            empty_trash(s, older_than="old")
