@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from localchat import ValidationError, local_session, open_store
+from localchat import ValidationError, close_all, local_session, open_store
+from localchat.portable import ExportFilter, export_markdown, export_store
 from localchat.repository import (
     add_message,
     count_conversations_for_user,
@@ -127,3 +130,42 @@ def test_trash_of_a_missing_row_is_none_and_bad_ages_are_refused(db_path, world)
             empty_trash(s, older_than=dt.timedelta(days=-1))
         with pytest.raises(ValidationError):
             empty_trash(s, older_than="old")
+
+
+def _exported(db_path: Path, flt: ExportFilter | None = None) -> dict[str, int]:
+    with open_store(db_path).read_session() as s:
+        return export_store(s, io.StringIO(), flt)
+
+
+def test_a_trashed_conversation_leaves_the_export_unless_asked(db_path, world, tmp_path):
+    with local_session(db_path) as s:
+        trash_conversation(s, world["gone"])
+    plain = _exported(db_path)
+    assert plain["conversation"] == 1 and plain["message"] == 1
+    assert "response" not in plain and "document" not in plain
+    assert plain["user"] == 1
+    mine = _exported(db_path, ExportFilter(user="ada@example.org"))
+    assert mine["conversation"] == 1 and mine["message"] == 1
+    everything = _exported(db_path, ExportFilter(include_trashed=True))
+    assert everything["conversation"] == 2 and everything["message"] == 3
+    assert everything["response"] == 1 and everything["document"] == 1
+    with open_store(db_path).read_session() as s:
+        assert export_markdown(s, tmp_path / "md") == 1
+
+
+def test_migration_0009_adds_and_removes_the_trash_columns_keeping_rows(db_path, world):
+    store = open_store(db_path)
+    with local_session(db_path) as s:
+        trash_conversation(s, world["gone"])
+    before = store.table_counts()
+    assert store.downgrade() == ["0009_trash"]
+    close_all()
+    conn = sqlite3.connect(str(db_path))
+    columns = {r[1] for r in conn.execute('PRAGMA table_info("conversation")')}
+    triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")}
+    conn.close()
+    assert "trashed_at" not in columns and "message_fts_ai" in triggers
+    assert store.upgrade() == ["0009_trash"]
+    assert store.table_counts() == before
+    with local_session(db_path) as s:
+        assert len(list_conversations_for_user(s, world["ada"])) == 2  # back as ordinary rows
