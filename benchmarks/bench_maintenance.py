@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             stats = store_stats(s, by="day", since=since)
             times.append(time.perf_counter() - t0)
+    done = stats.totals["responses"]["messages"]
     print(f"stats by day over a year: best of 3 {min(times) * 1000:.0f} ms, "
-          f"{len(stats.responses)} rows, {stats.totals['responses']['messages']} responses")  # fmt: skip
+          f"{len(stats.responses)} rows, {done} responses")  # fmt: skip
 
 
 if __name__ == "__main__":

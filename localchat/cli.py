@@ -37,10 +37,13 @@ from .files.store import FileStoreReport, repair_file_store, verify_file_store
 from .maintenance import (
     STATS_PERIODS,
     DoctorReport,
+    PruneReport,
     StatsReport,
     check_store,
     plot_stats,
+    prune,
     store_stats,
+    vacuum_store,
 )
 from .portable import (
     FORMATS,
@@ -336,6 +339,43 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace) -> int:
+    store, opt = _store(args), functools.partial(getattr, args)
+    if not store.exists():
+        print("the database does not exist yet: nothing to prune.")
+        return 0
+    days = opt("older_than", None)
+    criteria = {
+        "older_than": None if days is None else dt.timedelta(days=days),
+        "archived_only": args.archived,
+        "trashed_only": args.trashed,
+        "user_id": opt("user", None),
+    }
+    total = PruneReport(dry_run=not args.apply)
+    if not args.apply:
+        with store.read_session() as s:
+            total = prune(s, **criteria, dry_run=True)
+    while args.apply:  # short transactions: the app writes in between
+        with store.session() as s:
+            step = prune(s, **criteria, dry_run=False, limit=args.batch)
+        total.add(step)
+        if step.conversations < args.batch:
+            break
+    vacuum = vacuum_store(store) if args.vacuum and args.apply else None
+    if args.json:
+        print(json.dumps(total.to_dict() | {"vacuum": vacuum}, indent=2))
+        return 0
+    verb = "deleted" if args.apply else "would delete"
+    print(f"{verb} {total.conversations} conversation(s), {total.messages} message(s), "
+          f"{total.responses} response(s), {total.documents} document(s); "
+          f"{total.files} file(s), {total.bytes} bytes freed.")  # fmt: skip
+    if not args.apply:
+        print("a dry run: nothing was changed; --apply deletes.")
+    if vacuum:
+        print(vacuum)
+    return 0
+
+
 def _when(text: str) -> dt.datetime:
     try:
         at = dt.datetime.fromisoformat(text)
@@ -446,6 +486,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", type=_when, metavar="TIME", help="before TIME")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--plot", metavar="PATH.png", help="also draw a PNG chart (needs matplotlib)")
+    p = add("prune", cmd_prune, "delete old, archived or trashed conversations for good")
+    p.add_argument("--older-than", type=int, metavar="DAYS", help="not updated for DAYS days")
+    p.add_argument("--archived", action="store_true", help="only archived conversations")
+    p.add_argument("--trashed", action="store_true", help="only conversations in the trash")
+    p.add_argument("--user", metavar="USER", help="only this user's conversations (id or uuid)")
+    p.add_argument("--apply", action="store_true", help="really delete (default: a dry run)")
+    p.add_argument("--batch", type=int, default=200, help="conversations per transaction")
+    p.add_argument("--vacuum", action="store_true", help="then give free pages back")
+    p.add_argument("--json", action="store_true", help="print JSON")
     # Feature commands register here.
     return parser
 

@@ -16,12 +16,16 @@ See docs/maintenance.md for the ``localchat doctor`` and ``localchat stats`` com
 """
 
 from .doctor import DoctorReport, Finding, check_store
+from .prune import PruneReport, prune, vacuum_store
 from .stats import STATS_PERIODS, StatsReport, plot_stats, store_stats
 
 __all__ = [
     "DoctorReport",
     "Finding",
     "check_store",
+    "PruneReport",
+    "prune",
+    "vacuum_store",
     "STATS_PERIODS",
     "StatsReport",
     "store_stats",
