@@ -22,16 +22,15 @@ app keeps writing in between. ``vacuum_store`` then gives the free pages back
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import peewee
 
-from ..checks import check_count, check_datetime, id_of
+from ..checks import check_count, check_cutoff, id_of
 from ..database import Session, Store
 from ..errors import ValidationError
-from ..models import Conversation, Document, Message, Response, User, utcnow
+from ..models import Conversation, Document, Message, Response, User
 from ..operations import operation
 from ..repository import delete_conversation
 
@@ -67,13 +66,7 @@ def _matching(
         )
     query = Conversation.select(Conversation.id)
     if older_than is not None:
-        if isinstance(older_than, _dt.timedelta):
-            if older_than < _dt.timedelta(0):
-                raise ValidationError(f"older_than must not be negative, got {older_than}.")
-            cutoff = utcnow() - older_than
-        else:
-            cutoff = check_datetime("older_than", older_than, dates=True)
-        query = query.where(Conversation.updated_at < cutoff)
+        query = query.where(Conversation.updated_at < check_cutoff("older_than", older_than))
     if archived_only:
         query = query.where(Conversation.status == "archived")
     if trashed_only:

@@ -22,13 +22,11 @@ leave it out unless given ``include_trashed=True``. Needs migration 0009.
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..checks import check_datetime, get_row, id_of
+from ..checks import check_cutoff, get_row, id_of
 from ..database import Session
-from ..errors import ValidationError
 from ..models import Conversation, Document, User, utcnow
 from ..operations import operation
 from .conversations import delete_conversation
@@ -87,16 +85,6 @@ def restore_document(s: Session, document_id: Any) -> Document | None:
     return _set(Document, document_id, None)
 
 
-def _cutoff(older_than: Any) -> _dt.datetime | None:
-    if older_than is None:
-        return None
-    if isinstance(older_than, _dt.timedelta):
-        if older_than < _dt.timedelta(0):
-            raise ValidationError(f"older_than must not be negative, got {older_than}.")
-        return utcnow() - older_than
-    return check_datetime("older_than", older_than, dates=True)
-
-
 @operation
 def list_trash(s: Session, user_id: Any = None) -> Trash:
     """The trashed conversations and documents (of one user when ``user_id`` is given)."""
@@ -119,7 +107,7 @@ def empty_trash(s: Session, older_than: Any = None) -> dict[str, int]:
     ``older_than``: a timedelta, or a datetime (trashed before it). Files no
     remaining document uses go after the commit. Returns the counts deleted.
     """
-    cutoff = _cutoff(older_than)
+    cutoff = None if older_than is None else check_cutoff("older_than", older_than)
     convs = Conversation.select(Conversation.id).where(Conversation.trashed_at.is_null(False))
     docs = Document.select(Document.id).where(Document.trashed_at.is_null(False))
     if cutoff is not None:
