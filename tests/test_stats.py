@@ -114,7 +114,6 @@ def test_stats_queries_range_over_the_created_at_indexes(s, usage):
 
 
 def test_plot_writes_a_png(s, usage, tmp_path):
-    pytest.importorskip("matplotlib")
     target = plot_stats(store_stats(s), tmp_path / "usage.png")
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
