@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from localchat import ValidationError, close_all, local_session, open_store
+from localchat.export import export_messages_jsonl
 from localchat.portable import ExportFilter, export_markdown, export_store
 from localchat.repository import (
     add_message,
@@ -151,6 +152,9 @@ def test_a_trashed_conversation_leaves_the_export_unless_asked(db_path, world, t
     assert everything["response"] == 1 and everything["document"] == 1
     with open_store(db_path).read_session() as s:
         assert export_markdown(s, tmp_path / "md") == 1
+        assert export_messages_jsonl(s, io.StringIO()) == 1
+        assert export_messages_jsonl(s, io.StringIO(), conversation_id=world["gone"]) == 0
+        assert export_messages_jsonl(s, io.StringIO(), include_trashed=True) == 3
 
 
 def test_migration_0009_adds_and_removes_the_trash_columns_keeping_rows(db_path, world):
