@@ -12,6 +12,7 @@ import pytest
 
 from localchat import ValidationError, close_all, local_session, open_store
 from localchat.export import export_messages_jsonl
+from localchat.models import Conversation
 from localchat.portable import ExportFilter, export_markdown, export_store
 from localchat.repository import (
     add_message,
@@ -173,3 +174,20 @@ def test_migration_0009_adds_and_removes_the_trash_columns_keeping_rows(db_path,
     assert store.table_counts() == before
     with local_session(db_path) as s:
         assert len(list_conversations_for_user(s, world["ada"])) == 2  # back as ordinary rows
+
+
+def test_listings_never_read_through_the_trash_index(db_path, world):
+    with local_session(db_path) as s:
+        live = (
+            Conversation.select()
+            .where(Conversation.trashed_at.is_null())
+            .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+            .limit(100)
+        )
+        sql, params = live.sql()
+        plan = " ".join(str(r) for r in s.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+        assert "trashed_at" not in plan and "TEMP B-TREE" not in plan, plan
+        trashed = Conversation.select().where(Conversation.trashed_at.is_null(False))
+        sql, params = trashed.sql()
+        plan = " ".join(str(r) for r in s.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+        assert "conversation_trashed_at" in plan, plan

@@ -30,7 +30,7 @@ class Conversation(TimestampedModel):
     status = CharField(default="active", max_length=16)
     default_model = CharField(null=True)
     last_message = TextField(null=True)
-    trashed_at = UTCDateTimeField(null=True, index=True)  # 0009: in the trash since
+    trashed_at = UTCDateTimeField(null=True)  # 0009: in the trash since (partial index below)
     if TYPE_CHECKING:  # the foreign keys' id columns, as peewee exposes them
         user_id: int | None
 
@@ -52,6 +52,14 @@ class Conversation(TimestampedModel):
         data = super().to_dict(**kwargs)
         data["thread_id"] = self.thread_id
         return data
+
+
+# 0009: the trashed rows only; a listing's "trashed_at IS NULL" never reads through it.
+Conversation.add_index(
+    Conversation.index(Conversation.trashed_at, name="conversation_trashed_at").where(
+        Conversation.trashed_at.is_null(False)
+    )
+)
 
 
 class Message(TimestampedModel):
