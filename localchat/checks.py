@@ -210,6 +210,16 @@ def check_datetime(name: str, value: Any, *, dates: bool = False) -> _dt.datetim
     raise ValidationError(f"{name} must be {wanted}, got {value!r}.")
 
 
+def check_cutoff(name: str, value: Any) -> _dt.datetime:
+    """The moment an age argument names: a timedelta (that long before now, never
+    negative), or a datetime or date (itself, as :func:`check_datetime`)."""
+    if isinstance(value, _dt.timedelta):
+        if value < _dt.timedelta(0):
+            raise ValidationError(f"{name} must not be negative, got {value}.")
+        return _dt.datetime.now(_dt.timezone.utc) - value
+    return check_datetime(name, value, dates=True)
+
+
 def check_fields(
     kind: str,
     checks: Mapping[str, Callable[[Any], Any]],

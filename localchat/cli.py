@@ -37,6 +37,17 @@ from .database import Store, open_store
 from .errors import LocalchatError
 from .export import export_messages_jsonl, open_export_file
 from .files.store import FileStoreReport, repair_file_store, verify_file_store
+from .maintenance import (
+    STATS_PERIODS,
+    DoctorReport,
+    PruneReport,
+    StatsReport,
+    check_store,
+    plot_stats,
+    prune,
+    store_stats,
+    vacuum_store,
+)
 from .portable import (
     FORMATS,
     ExportFilter,
@@ -280,6 +291,97 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_doctor(report: DoctorReport) -> None:
+    print(f"doctor: {report.path}")
+    for f in report.findings:
+        print(f"  [{f.level}] {f.check}: {f.detail}")
+    for line in report.repairs:
+        print(f"  repair: {line}")
+    n = len(report.problems)
+    print(f"{n} problem(s) found." if n else "healthy.")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    report = check_store(_store(args), repair=args.repair, hashes=args.hashes, full=args.full)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_doctor(report)
+    return report.exit_code
+
+
+def _print_stats(report: StatsReport) -> None:
+    head = f"{report.by:<10} {'model':<24} {'msgs':>6} {'convs':>6} {'prompt':>9} {'compl':>9}"
+    print(f"{head} {'total':>10} {'avg ms':>8}")
+    for r in report.responses:
+        avg = "" if r["avg_completion_ms"] is None else f"{r['avg_completion_ms']:.0f}"
+        print(f"{r['period']:<10} {r['model']:<24} {r['messages']:>6} {r['conversations']:>6} "
+              f"{r['tokens_prompt']:>9} {r['tokens_completion']:>9} {r['tokens_total']:>10} "
+              f"{avg:>8}")  # fmt: skip
+    t = report.totals["responses"]
+    print(f"total: {t['messages']} messages, {t['tokens_total']} tokens "
+          f"({t['tokens_prompt']} prompt, {t['tokens_completion']} completion)")  # fmt: skip
+    a = report.totals["audit"]
+    if a["calls"]:
+        print(f"audit log: {a['calls']} calls, {a['tokens']} tokens, {a['errors']} errors")
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    store, opt = _store(args), functools.partial(getattr, args)
+    if not store.exists():
+        print("the database does not exist yet: no statistics.")
+        return 0
+    with store.read_session() as s:
+        report = store_stats(s, by=args.by, since=opt("since", None), until=opt("until", None),
+                             model=opt("model", None), user=opt("user", None))  # fmt: skip
+    if args.plot:
+        plot_stats(report, args.plot)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_stats(report)
+    if args.plot:
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    store, opt = _store(args), functools.partial(getattr, args)
+    if not store.exists():
+        print("the database does not exist yet: nothing to prune.")
+        return 0
+    days = opt("older_than", None)
+    criteria = {
+        "older_than": None if days is None else dt.timedelta(days=days),
+        "archived_only": args.archived,
+        "trashed_only": args.trashed,
+        "user_id": opt("user", None),
+    }
+    total = PruneReport(dry_run=not args.apply)
+    if not args.apply:
+        with store.read_session() as s:
+            total = prune(s, **criteria, dry_run=True)
+    while args.apply:  # short transactions: the app writes in between
+        with store.session() as s:
+            step = prune(s, **criteria, dry_run=False, limit=args.batch)
+        total.add(step)
+        if step.conversations < args.batch:
+            break
+    vacuum = vacuum_store(store) if args.vacuum and args.apply else None
+    if args.json:
+        print(json.dumps(total.to_dict() | {"vacuum": vacuum}, indent=2))
+        return 0
+    verb = "deleted" if args.apply else "would delete"
+    print(f"{verb} {total.conversations} conversation(s), {total.messages} message(s), "
+          f"{total.responses} response(s), {total.documents} document(s); "
+          f"{total.files} file(s), {total.bytes} bytes freed.")  # fmt: skip
+    if not args.apply:
+        print("a dry run: nothing was changed; --apply deletes.")
+    if vacuum:
+        print(vacuum)
+    return 0
+
+
 def _when(text: str) -> dt.datetime:
     try:
         at = dt.datetime.fromisoformat(text)
@@ -441,6 +543,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("archive", help="an archive written by `localchat backup`")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--quiet", action="store_true", help="no progress and no summary")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("doctor", cmd_doctor, "check the store (exit 1: problems found, 2: could not run)")
+    p.add_argument("--repair", action="store_true", help="fix what is safe; never deletes a row")
+    p.add_argument("--hashes", action="store_true", help="also hash every document file")
+    p.add_argument("--full", action="store_true", help="integrity_check and FTS5 integrity-check")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("stats", cmd_stats, "messages, tokens and times per model and day, week or month")
+    p.add_argument("--by", choices=STATS_PERIODS, default="day", help="the period (default day)")
+    p.add_argument("--model", metavar="NAME", help="only this model")
+    p.add_argument("--user", metavar="USER", help="only this user (id, uuid or email)")
+    p.add_argument("--since", type=_when, metavar="TIME", help="from TIME (ISO 8601)")
+    p.add_argument("--until", type=_when, metavar="TIME", help="before TIME")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", metavar="PATH.png", help="also draw a PNG chart (needs matplotlib)")
+    p = add("prune", cmd_prune, "delete old, archived or trashed conversations for good")
+    p.add_argument("--older-than", type=int, metavar="DAYS", help="not updated for DAYS days")
+    p.add_argument("--archived", action="store_true", help="only archived conversations")
+    p.add_argument("--trashed", action="store_true", help="only conversations in the trash")
+    p.add_argument("--user", metavar="USER", help="only this user's conversations (id or uuid)")
+    p.add_argument("--apply", action="store_true", help="really delete (default: a dry run)")
+    p.add_argument("--batch", type=int, default=200, help="conversations per transaction")
+    p.add_argument("--vacuum", action="store_true", help="then give free pages back")
     p.add_argument("--json", action="store_true", help="print JSON")
     # Feature commands register here.
     return parser

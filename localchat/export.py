@@ -67,10 +67,12 @@ EXPORT_FIELDS = (
 )
 
 
-def _page_sql(param: str, batch_size: int, conversation: bool) -> str:
+def _page_sql(param: str, batch_size: int, conversation: bool, include_trashed: bool) -> str:
     where = f'm."id" > {param}'
     if conversation:
         where += f' AND m."conversation_id" = {param}'
+    if not include_trashed:
+        where += ' AND c."trashed_at" IS NULL'
     return (
         'SELECT m."id", m."uuid", c."uuid", p."uuid", m."role", m."content", m."model", '
         'm."metadata", m."created_at" FROM "message" m '
@@ -81,9 +83,15 @@ def _page_sql(param: str, batch_size: int, conversation: bool) -> str:
 
 
 def iter_message_records(
-    session: Session, *, conversation_id: int | None = None, batch_size: int = 5000
+    session: Session,
+    *,
+    conversation_id: int | None = None,
+    batch_size: int = 5000,
+    include_trashed: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Yield one export record (a JSON-ready dict) per message, in id order.
+
+    Messages of trashed conversations are left out unless ``include_trashed=True``.
 
     ``batch_size`` (rows per page) must be a positive integer: ValidationError
     otherwise, raised by this call, before any row is read.
@@ -98,15 +106,15 @@ def iter_message_records(
         raise ValidationError(
             f"conversation_id must be an integer id or None, got {conversation_id!r}."
         )
-    return _records(db, conversation_id, batch_size)
+    return _records(db, conversation_id, batch_size, bool(include_trashed))
 
 
 def _records(
-    db: peewee.Database, conversation_id: int | None, batch_size: int
+    db: peewee.Database, conversation_id: int | None, batch_size: int, include_trashed: bool
 ) -> Iterator[dict[str, Any]]:
     if isinstance(conversation_id, int) and not fits_int64(conversation_id):
         return  # no conversation has that id (the driver would raise OverflowError)
-    sql = _page_sql(db.param, batch_size, conversation_id is not None)
+    sql = _page_sql(db.param, batch_size, conversation_id is not None, include_trashed)
     as_uuid = Message.uuid.python_value
     as_conv_uuid = Conversation.uuid.python_value
     as_json = Message.metadata.python_value
@@ -132,9 +140,16 @@ def _records(
 
 
 def export_messages_jsonl(
-    session: Session, fp: IO[str], *, conversation_id: int | None = None, batch_size: int = 5000
+    session: Session,
+    fp: IO[str],
+    *,
+    conversation_id: int | None = None,
+    batch_size: int = 5000,
+    include_trashed: bool = False,
 ) -> int:
     """Write every message (or one conversation's) to ``fp`` as JSON Lines; returns the count.
+
+    Messages of trashed conversations are left out unless ``include_trashed=True``.
 
     ``fp`` is a file opened for writing text (``open(path, "w", encoding="utf-8")``,
     ``sys.stdout``, ``io.StringIO()``); anything else is a ValidationError.
@@ -149,7 +164,12 @@ def export_messages_jsonl(
     dumps = json.JSONEncoder(ensure_ascii=False).encode
     write = fp.write
     n = 0
-    records = iter_message_records(session, conversation_id=conversation_id, batch_size=batch_size)
+    records = iter_message_records(
+        session,
+        conversation_id=conversation_id,
+        batch_size=batch_size,
+        include_trashed=include_trashed,
+    )
     for record in records:
         write(dumps(record))
         write("\n")

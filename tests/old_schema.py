@@ -1,5 +1,8 @@
 """The models as they were before migration 0008, for tests that write to an older store.
 
+Also hides what later migrations added (0009's ``trashed_at``): a store below
+0008 lacks those columns too.
+
 with models_before_0008():
     add_message(s, conv.id, "user", "written at 0005")
 """
@@ -10,12 +13,13 @@ import contextlib
 from collections.abc import Iterator
 
 from localchat.fastsql import clear_caches
-from localchat.models import Conversation, Message
+from localchat.models import Conversation, Document, Message
 
-#: The columns migration 0008 added, per model.
+#: The columns migration 0008 (and the later ones) added, per model.
 ADDED_BY_0008 = {
-    Conversation: ("current_leaf_id", "pinned", "tags", "metadata"),
+    Conversation: ("current_leaf_id", "pinned", "tags", "metadata", "trashed_at"),
     Message: ("status", "error"),
+    Document: ("trashed_at",),
 }
 
 

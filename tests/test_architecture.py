@@ -139,6 +139,7 @@ LAYERS = [
     {"localchat.checks", "localchat.operations", "localchat.fastsql"},
     {"localchat.files", "localchat.repository"},
     {"localchat.search", "localchat.export"},
+    {"localchat.maintenance"},
     {"localchat.cli", "localchat.factories", "localchat.pytest_plugin", "localchat.fixtures"},
 ]
 SHIMS = {"localchat", "localchat.search_index", "localchat.repository.file_store"}

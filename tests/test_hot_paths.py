@@ -21,7 +21,7 @@ from localchat.repository import (
     list_conversations_for_user,
     list_messages_for_conversation,
 )
-from localchat.repository.conversations import _RECENT
+from localchat.repository.conversations import _RECENT_SQL
 
 
 def _same(fast, slow):
@@ -84,7 +84,7 @@ def test_conversation_lists_equal_the_peewee_query(localchat_session, user, stat
 
 def test_a_users_recent_conversations_come_off_an_index_without_sorting(localchat_session):
     db = localchat_session.db
-    sql = statement(db, _RECENT, conversation=Conversation)
+    sql = statement(db, _RECENT_SQL[False, False], conversation=Conversation)
     plan = " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, (1, 20, 0)))
     assert "conversation_user_id_updated_at" in plan and "TEMP B-TREE" not in plan
 

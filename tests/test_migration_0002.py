@@ -137,8 +137,8 @@ REBUILD_0003 = """
 def _rebuilding_store(tmp_path: Path, keep: bool) -> Store:
     folder = tmp_path / "migrations"
     folder.mkdir()
-    for name in ("0001_initial.py", "0002_full_text_search.py"):
-        shutil.copy(MIGRATIONS_DIR / name, folder / name)
+    for name in ("0001_initial.py", "0002_full_text_search.py", "0009_trash.py"):
+        shutil.copy(MIGRATIONS_DIR / name, folder / name)  # 0009: columns the models read
     body = REBUILD_0003.format(
         imports="from localchat.search import keep_triggers" if keep else "",
         context='with keep_triggers(db, "message"):' if keep else "if True:",
@@ -150,7 +150,7 @@ def _rebuilding_store(tmp_path: Path, keep: bool) -> Store:
     with models_before_0008(), store.session() as s:
         conv = create_conversation(s, title="t")
         add_message(s, conv.id, "user", "an old albatross")
-    assert store.upgrade() == ["0003_rebuild_message"]
+    assert store.upgrade() == ["0003_rebuild_message", "0009_trash"]
     return store
 
 

@@ -197,7 +197,11 @@ def test_add_message_falls_back_to_its_own_update_without_the_trigger(tmp_path):
     with models_before_0008(), store.session() as s:
         conv = create_conversation(s, title="t")
         message = add_message(s, conv.id, "user", "y" * 300)
-        stored = Conversation.get_by_id(conv.id)
+        stored = (
+            Conversation.select(Conversation.updated_at, Conversation.last_message)
+            .where(Conversation.id == conv.id)
+            .get()
+        )  # those columns only: the store stays at 0003, the model has later ones
         assert (stored.updated_at, stored.last_message) == (message.created_at, _preview("y" * 300))
     store.close()
 

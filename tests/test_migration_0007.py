@@ -77,6 +77,7 @@ def test_upgrading_lets_an_entry_name_no_model_and_keeps_rows_triggers_views_and
     assert _schema(path, "trigger") == triggers and _schema(path, "view") == views
     assert _schema(path, "index") == indexes
     assert "AUTOINCREMENT" in _schema(path, "table")["audit_log"].upper()
+    store.upgrade()
     with store.session() as s:
         entry = log_generation(s, "u1", "summary", {"q": 1}, {"a": 2})
     assert entry.id == 4  # id 3 (deleted before the upgrade) is never handed out again

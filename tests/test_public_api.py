@@ -239,6 +239,13 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "update_document": lambda w: dict(document_id=w.doc.id, tags=["u"]),
     "attach_document": lambda w: dict(document_id=w.doc.id, conversation_id=w.conv.id),
     "delete_document": lambda w: dict(document_id=w.doc.id),
+    # trash
+    "trash_conversation": lambda w: dict(conversation_id=w.conv.id),
+    "restore_conversation": lambda w: dict(conversation_id=w.conv.id),
+    "trash_document": lambda w: dict(document_id=w.doc.id),
+    "restore_document": lambda w: dict(document_id=w.doc.id),
+    "list_trash": lambda w: dict(user_id=w.user.id),
+    "empty_trash": lambda w: dict(older_than=dt.timedelta(days=30)),
     "open_document": lambda w: dict(document_id=w.doc.id),
     "release_owned_files": lambda w: dict(user_id=w.user.id),
     "verify_file_store": lambda w: dict(hashes=True),
@@ -270,6 +277,7 @@ NOT_SWEPT = {
     "create_document", "create_document_with_file", "get_document", "list_documents",
     "update_document", "attach_document", "delete_document", "open_document",
     "release_owned_files", "verify_file_store", "repair_file_store",
+    "trash_document", "restore_document",
 }  # fmt: skip
 
 

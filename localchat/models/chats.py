@@ -55,6 +55,7 @@ class Conversation(TimestampedModel):
     pinned = BooleanField(constraints=[SQL("DEFAULT FALSE")])
     tags = JSONField(null=True)
     metadata = JSONField(null=True)
+    trashed_at = UTCDateTimeField(null=True)  # 0009: in the trash since (partial index below)
     if TYPE_CHECKING:  # the foreign keys' id columns, as peewee exposes them
         user_id: int | None
 
@@ -76,6 +77,14 @@ class Conversation(TimestampedModel):
         data = super().to_dict(**kwargs)
         data["thread_id"] = self.thread_id
         return data
+
+
+# 0009: the trashed rows only; a listing's "trashed_at IS NULL" never reads through it.
+Conversation.add_index(
+    Conversation.index(Conversation.trashed_at, name="conversation_trashed_at").where(
+        Conversation.trashed_at.is_null(False)
+    )
+)
 
 
 class Message(TimestampedModel):

@@ -31,7 +31,7 @@ from peewee import (
 )
 
 from ..config import files_dir_for, legacy_files_dir_for
-from .base import TimestampedModel, router
+from .base import TimestampedModel, UTCDateTimeField, router
 from .chats import Conversation, Message
 from .users import User
 
@@ -106,6 +106,7 @@ class Document(TimestampedModel):
         Conversation, null=True, backref="documents", on_delete="CASCADE"
     )
     message = ForeignKeyField(Message, null=True, backref="documents", on_delete="SET NULL")
+    trashed_at = UTCDateTimeField(null=True)  # 0009: in the trash since (partial index below)
 
     path = _WhereTheBytesAre()
 
@@ -127,3 +128,11 @@ class Document(TimestampedModel):
         if "recorded_path" in data:
             data["path"] = self.path
         return data
+
+
+# 0009: the trashed rows only (see Conversation's).
+Document.add_index(
+    Document.index(Document.trashed_at, name="document_trashed_at").where(
+        Document.trashed_at.is_null(False)
+    )
+)

@@ -68,13 +68,22 @@ class ExportFilter:
     since: _dt.datetime | None = None
     until: _dt.datetime | None = None
     archived: bool | None = None
+    #: Also trashed conversations and documents (left out by default).
+    include_trashed: bool = False
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in dataclasses.astuple(self))
+        """Whether the filter chooses conversations (the trash aside)."""
+        chosen = dataclasses.asdict(self)
+        chosen.pop("include_trashed")
+        return any(v is not None for v in chosen.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: to_json_value(v) for k, v in dataclasses.asdict(self).items() if v is not None}
+        return {
+            k: to_json_value(v)
+            for k, v in dataclasses.asdict(self).items()
+            if v is not None and v is not False
+        }
 
 
 def conversation_where(s: Session, flt: ExportFilter) -> tuple[str, list[Any]]:
@@ -98,7 +107,29 @@ def conversation_where(s: Session, flt: ExportFilter) -> tuple[str, list[Any]]:
     if flt.archived is not None:
         parts.append(f'c."status" {"=" if flt.archived else "<>"} {p}')
         params.append("archived")
+    if not flt.include_trashed:
+        parts.append('c."trashed_at" IS NULL')
     return " AND ".join(parts) or "1=1", params
+
+
+_TRASHED = 'SELECT c."id" FROM "conversation" c WHERE c."trashed_at" IS NOT NULL'
+#: Unfiltered export: the rows left out while conversations are in the trash.
+_NOT_TRASHED = {
+    "conversation": 't."trashed_at" IS NULL',
+    "message": f't."conversation_id" NOT IN ({_TRASHED})',
+    "response": (
+        f't."message_id" NOT IN (SELECT m."id" FROM "message" m '
+        f'WHERE m."conversation_id" IN ({_TRASHED}))'
+    ),
+    "document": (
+        f't."trashed_at" IS NULL AND (t."conversation_id" IS NULL '
+        f'OR t."conversation_id" NOT IN ({_TRASHED}))'
+    ),
+}
+
+
+def _unfiltered(spec: TableSpec, include_trashed: bool) -> str:
+    return "1=1" if include_trashed else _NOT_TRASHED.get(spec.kind, "1=1")
 
 
 def _scope(spec: TableSpec, chosen: str) -> str | None:
@@ -177,9 +208,11 @@ def iter_export_records(
     chosen, params = conversation_where(s, flt)
     readers = []
     for spec in TABLES:
-        where = _scope(spec, chosen) if flt.active else "1=1"
+        where = _scope(spec, chosen) if flt.active else _unfiltered(spec, flt.include_trashed)
         if where is None:
             continue
+        if flt.active and spec.kind == "document" and not flt.include_trashed:
+            where = f'({where}) AND t."trashed_at" IS NULL'
         uses = params * where.count(chosen) if flt.active else []
         readers.append((_Reader(db, spec, where, include_secrets), uses))
     counts = {r.spec.kind: int(db.execute_sql(r.count_sql, p).fetchone()[0]) for r, p in readers}

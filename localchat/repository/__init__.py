@@ -33,6 +33,7 @@ from . import (
     messages,
     prompts,
     streaming,
+    trash,
     users,
 )
 from .audit import *  # noqa: F403
@@ -52,6 +53,7 @@ from .llm import *  # noqa: F403
 from .messages import *  # noqa: F403
 from .prompts import *  # noqa: F403
 from .streaming import *  # noqa: F403
+from .trash import *  # noqa: F403
 from .users import *  # noqa: F403
 from .users import get_user_by_id  # noqa: F401
 
@@ -69,6 +71,7 @@ __all__ = [
         knowledge,
         audit,
         documents,
+        trash,
     )
     for name in module.__all__
 ]

@@ -181,11 +181,15 @@ def _existing_owner(user_id: Any, user_email: Any) -> int | None:
     return uid
 
 
-def _owned_by(user_id: Any, user_email: Any, status: Any) -> peewee.ModelSelect[Conversation]:
+def _owned_by(
+    user_id: Any, user_email: Any, status: Any, include_trashed: bool = False
+) -> peewee.ModelSelect[Conversation]:
     """A user's conversations (none for an unknown user: ``IN ()`` matches nothing)."""
     uid = _user_id(user_id, user_email)
     owner = Conversation.id.in_([]) if uid is None else Conversation.user == uid
     query = Conversation.select().where(owner)
+    if not include_trashed:
+        query = query.where(Conversation.trashed_at.is_null())
     if status is not None:
         query = query.where(
             Conversation.status == check_choice("status", status, CONVERSATION_STATUSES)
@@ -202,13 +206,21 @@ def _new_conversation(owner: int | None, fields: dict[str, Any]) -> Conversation
 
 _NEWEST_FIRST = (Conversation.updated_at.desc(), Conversation.id.desc())
 _RECENT = (
-    'SELECT {conversation} FROM "conversation" WHERE "user_id" = {p} '
+    'SELECT {conversation} FROM "conversation" WHERE "user_id" = {p}{trash} '
     'ORDER BY "updated_at" DESC, "id" DESC LIMIT {p} OFFSET {p}'
 )
 _RECENT_WITH_STATUS = (
-    'SELECT {conversation} FROM "conversation" WHERE "user_id" = {p} AND "status" = {p} '
+    'SELECT {conversation} FROM "conversation" WHERE "user_id" = {p} AND "status" = {p}{trash} '
     'ORDER BY "updated_at" DESC, "id" DESC LIMIT {p} OFFSET {p}'
 )
+_NOT_TRASHED = ' AND "trashed_at" IS NULL'
+#: (status given, include_trashed) -> the statement's template
+_RECENT_SQL = {
+    (False, False): _RECENT.replace("{trash}", _NOT_TRASHED),
+    (False, True): _RECENT.replace("{trash}", ""),
+    (True, False): _RECENT_WITH_STATUS.replace("{trash}", _NOT_TRASHED),
+    (True, True): _RECENT_WITH_STATUS.replace("{trash}", ""),
+}
 
 
 # -- the API ---------------------------------------------------------------------
@@ -304,11 +316,13 @@ def list_conversations_for_user(
     pinned: bool | None = None,
     tag: str | None = None,
     pinned_first: bool = False,
+    include_trashed: bool = False,
 ) -> list[Conversation]:
     """A user's conversations, most recently updated first ([] for an unknown user).
 
     ``pinned`` keeps only pinned (True) or unpinned (False) ones, ``tag`` only
     those carrying that tag; ``pinned_first`` lists the pinned ones first.
+    Trashed conversations are left out unless ``include_trashed=True``.
     """
     plain = pinned is None and tag is None and pinned_first is False
     if (
@@ -321,13 +335,14 @@ def list_conversations_for_user(
         uid = id_of(User, user_id, "user_id")
         params: tuple[Any, ...]
         if status is None:
-            sql, params = _RECENT, (uid, limit, offset)
+            params = (uid, limit, offset)
         else:
             status = check_choice("status", status, CONVERSATION_STATUSES)
-            sql, params = _RECENT_WITH_STATUS, (uid, status, limit, offset)
+            params = (uid, status, limit, offset)
+        sql = _RECENT_SQL[status is not None, bool(include_trashed)]
         cursor = s.db.execute_sql(statement(s.db, sql, conversation=Conversation), params)
         return fetch_models(Conversation, cursor)
-    query = _owned_by(user_id, user_email, status)
+    query = _owned_by(user_id, user_email, status, include_trashed)
     return paginate(_filtered(s.db, query, pinned, tag, pinned_first), limit, offset)
 
 
@@ -341,10 +356,16 @@ def list_all_conversations(
     pinned: bool | None = None,
     tag: str | None = None,
     pinned_first: bool = False,
+    include_trashed: bool = False,
 ) -> list[Conversation]:
     """Every conversation (of any user, or anonymous), most recently updated first;
-    ``pinned``, ``tag`` and ``pinned_first`` as in :func:`list_conversations_for_user`."""
+    ``pinned``, ``tag`` and ``pinned_first`` as in :func:`list_conversations_for_user`.
+
+    Trashed conversations are left out unless ``include_trashed=True``.
+    """
     query = Conversation.select()
+    if not include_trashed:
+        query = query.where(Conversation.trashed_at.is_null())
     if status is not None:
         query = query.where(
             Conversation.status == check_choice("status", status, CONVERSATION_STATUSES)
@@ -359,9 +380,10 @@ def count_conversations_for_user(
     status: str | None = None,
     *,
     user_email: str | None = None,
+    include_trashed: bool = False,
 ) -> int:
-    """How many conversations a user has (0 for an unknown user)."""
-    return int(_owned_by(user_id, user_email, status).count())
+    """How many conversations a user has (0 for an unknown user; trashed ones not counted)."""
+    return int(_owned_by(user_id, user_email, status, include_trashed).count())
 
 
 @operation

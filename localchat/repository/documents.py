@@ -340,9 +340,22 @@ def list_documents(
     tag: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    include_trashed: bool = False,
 ) -> list[Document]:
-    """Documents, newest first, optionally of one user / conversation / message / tag."""
+    """Documents, newest first, optionally of one user / conversation / message / tag.
+
+    Trashed documents, and those of trashed conversations, are left out unless
+    ``include_trashed=True``.
+    """
     query = Document.select()
+    if not include_trashed:
+        query = query.where(
+            Document.trashed_at.is_null(),
+            Document.conversation.is_null()
+            | Document.conversation.not_in(
+                Conversation.select(Conversation.id).where(Conversation.trashed_at.is_null(False))
+            ),
+        )
     for model, field, key in (
         (User, Document.user, user_id),
         (Conversation, Document.conversation, conversation_id),

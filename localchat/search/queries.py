@@ -90,11 +90,28 @@ def _when(name: str, value: Any) -> Any:
     return value
 
 
+def _any_trashed() -> bool:
+    """Whether any conversation is in the trash (one probe of its index)."""
+    trashed = Conversation.select(Conversation.id).where(Conversation.trashed_at.is_null(False))
+    return bool(trashed.exists())
+
+
 def _message_conditions(
-    user_id: Any, conversation_id: Any, role: Any, since: Any, until: Any
+    user_id: Any,
+    conversation_id: Any,
+    role: Any,
+    since: Any,
+    until: Any,
+    include_trashed: bool = False,
 ) -> list[Any] | None:
-    """WHERE terms for the filters; None when a filter names nothing that exists."""
+    """WHERE terms for the filters; None when a filter names nothing that exists.
+
+    Messages of trashed conversations are left out unless ``include_trashed``
+    (no term at all while the trash is empty: the plain fast path stays).
+    """
     conds: list[Any] = []
+    if not include_trashed and _any_trashed():
+        conds.append(Conversation.trashed_at.is_null())
     if user_id is not None:
         uid = id_of(User, user_id, "user_id")
         if uid is None:
@@ -156,16 +173,18 @@ def search_messages(
     advanced: bool = False,
     horizon: int | None = HORIZON,
     markers: tuple[str, str] = MARKERS,
+    include_trashed: bool = False,
 ) -> list[MessageHit]:
     """Messages matching ``query``, best first, each with its conversation and a snippet.
 
-    ``since`` is inclusive and ``until`` exclusive (``created_at``).
+    ``since`` is inclusive and ``until`` exclusive (``created_at``). Messages of
+    trashed conversations are left out unless ``include_trashed=True``.
     """
     expr = fts_query(query, advanced=advanced)
     marks = check_markers(markers)
     check_search_page(limit, offset)
     horizon = check_horizon(horizon)
-    conds = _message_conditions(user_id, conversation_id, role, since, until)
+    conds = _message_conditions(user_id, conversation_id, role, since, until, include_trashed)
     if not expr or conds is None:
         return []
     with query_errors(expr, advanced):
@@ -257,17 +276,23 @@ def search_conversations(
     advanced: bool = False,
     horizon: int | None = HORIZON,
     markers: tuple[str, str] = MARKERS,
+    include_trashed: bool = False,
 ) -> list[ConversationHit]:
-    """Conversations whose title or any message matches, best first, one hit each."""
+    """Conversations whose title or any message matches, best first, one hit each.
+
+    Trashed conversations are left out unless ``include_trashed=True``.
+    """
     expr = fts_query(query, advanced=advanced)
     marks = check_markers(markers)
     check_search_page(limit, offset)
     horizon = check_horizon(horizon)
     where: list[str] = ["1"]
     params: list[Any] = []
-    conds = _message_conditions(user_id, None, None, None, None)
+    conds = _message_conditions(user_id, None, None, None, None, include_trashed)
     if not expr or conds is None:
         return []
+    if not include_trashed:
+        where.append("c.trashed_at IS NULL")
     if user_id is not None:
         where.append("c.user_id = ?")
         params.append(id_of(User, user_id, "user_id"))
