@@ -304,3 +304,18 @@ def test_db_echo_prints_sql_without_any_logging_set_up(tmp_path):
         text=True,
     )
     assert quiet.returncode == 0 and "INSERT" not in quiet.stderr
+
+
+def test_a_json_field_bound_again_outside_a_session_still_converts(db_path):
+    from localchat.models import Conversation
+
+    with local_session(db_path) as s:
+        Conversation.create(title="before", metadata={"a": 1})
+    field = Conversation._meta.fields["metadata"]
+    Conversation._meta.remove_field("metadata")
+    Conversation._meta.add_field("metadata", field)  # peewee clears its converters here
+    with local_session(db_path) as s:
+        conv = Conversation.create(title="after", metadata={"b": 2**70})
+        assert Conversation.get_by_id(conv.id).metadata == {"b": 2**70}
+        stored = s.db.execute_sql("SELECT metadata FROM conversation WHERE id = ?", (conv.id,))
+        assert stored.fetchone()[0].replace(" ", "") == '{"b":1180591620717411303424}'

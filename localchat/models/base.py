@@ -72,6 +72,20 @@ class _SessionRouter(DatabaseProxy):
             for callback in self._callbacks:
                 callback(database)
 
+    def attach_callback(self, callback: Any) -> Any:
+        """Register a field's hook; the next session fires it (and every other hook) again.
+
+        peewee calls this whenever a ``JSONField``/``BlobField`` is bound to a
+        model (``Model._meta.add_field`` included) and, with no session open,
+        then clears the field's converters; forgetting the backend makes the
+        next :meth:`push` restore them, instead of a JSON value reaching the
+        driver raw.
+        """
+        if callback not in self._callbacks:
+            self._callbacks.append(callback)
+        object.__setattr__(self, "_backend", None)
+        return callback
+
     def pop(self) -> None:
         self._local.stack.pop()
 
