@@ -16,7 +16,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Documents whose every ```python block is a complete, runnable example.
-RUNNABLE = ["README.md", "docs/getting-started.md", "docs/portability.md", "docs/chat-window.md"]
+RUNNABLE = [
+    "README.md",
+    "docs/getting-started.md",
+    "docs/portability.md",
+    "docs/chat-window.md",
+    "docs/maintenance.md",
+]
 API = "docs/api.md"
 CONTINUES = "<!-- examples: continue the section above -->"
 API_PRELUDE = (
