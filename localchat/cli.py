@@ -260,18 +260,14 @@ def _print_import(report: ImportReport) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     store = _store(args)
-    with (
-        store.session() as s,
-        TerminalProgress("read", enabled=not args.quiet, unit="records") as tick,
-    ):
-        report = import_path(s, args.path, format=args.format, user=args.user,
-                             dry_run=args.dry_run, progress=tick,
-                             attachments_dir=args.attachments)  # fmt: skip
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    elif not args.quiet:
-        _print_import(report)
-    return 0
+
+    def call(tick: TerminalProgress) -> ImportReport:
+        with store.session() as s:
+            return import_path(s, args.path, format=args.format, user=args.user,
+                               dry_run=args.dry_run, progress=tick,
+                               attachments_dir=args.attachments)  # fmt: skip
+
+    return _with_progress(args, "read", call, _print_import, unit="records")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -406,9 +402,11 @@ def _print_backup(r: BackupResult) -> None:
         print(f"  skipped {s['name']}: {s['reason']}", file=sys.stderr)
 
 
-def _with_progress(args: argparse.Namespace, label: str, call: Any, show: Any) -> int:
+def _with_progress(
+    args: argparse.Namespace, label: str, call: Any, show: Any, unit: str = "files"
+) -> int:
     """Run ``call(progress)`` with a progress line (a terminal only), then print its result."""
-    with TerminalProgress(label, enabled=not args.quiet) as bar:
+    with TerminalProgress(label, enabled=not args.quiet, unit=unit) as bar:
         result = call(bar)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
