@@ -29,7 +29,7 @@ from ..checks import check_choice, check_datetime, check_text, id_of
 from ..database import Session
 from ..errors import Unsupported
 from ..models import AuditLog, Response, User
-from ..operations import operation
+from ..operations import read_operation
 
 __all__ = ["STATS_PERIODS", "StatsReport", "store_stats", "stats_queries", "plot_stats"]
 
@@ -117,7 +117,7 @@ def stats_queries(
     ]
 
 
-@operation
+@read_operation
 def store_stats(
     s: Session,
     *,
