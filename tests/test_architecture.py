@@ -140,6 +140,8 @@ LAYERS = [
     {"localchat.files", "localchat.repository"},
     {"localchat.search", "localchat.export"},
     {"localchat.maintenance"},
+    {"localchat.aio", "localchat.web", "localchat.schemas"},
+    {"localchat.app"},
     {"localchat.cli", "localchat.factories", "localchat.pytest_plugin", "localchat.fixtures"},
 ]
 SHIMS = {"localchat", "localchat.search_index", "localchat.repository.file_store"}
