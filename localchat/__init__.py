@@ -33,6 +33,7 @@ from .errors import (
     ForeignDatabase,
     LocalchatError,
     MigrationError,
+    ModelError,
     NoSession,
     NotFound,
     OutsideStore,
@@ -82,5 +83,6 @@ __all__ = [
     "SessionClosed",
     "OutsideStore",
     "ArchiveError",
+    "ModelError",
     "InvocationParams",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "SessionClosed",
     "OutsideStore",
     "ArchiveError",
+    "ModelError",
 ]
 
 
@@ -125,6 +126,10 @@ class OutsideStore(FileStoreError):
 
 class ArchiveError(ValidationError):
     """A backup archive is not one localchat can restore (damaged, hostile or not a backup)."""
+
+
+class ModelError(LocalchatError):
+    """A model call failed (connection refused, HTTP error, a reply that is not JSON)."""
 
 
 # -- the boundary -------------------------------------------------------------

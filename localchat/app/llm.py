@@ -12,24 +12,54 @@ stops a reply by closing the iterator (``break`` out of the loop, or
 failed call raises :class:`ModelError` saying what went wrong. After the
 iterator is exhausted, ``usage`` holds the token counts the model reported
 (``prompt_tokens``, ``completion_tokens``; None when it reported none).
+
+The models a conversation can use come from the store's LLM registry
+(``create_service`` / ``create_model``): :func:`available_models` lists them
+(echo first), :func:`model_for` turns the key a conversation stores
+(``Conversation.default_model``, ``"<service>/<model>"``) back into a model,
+and :func:`reply_into_store` streams one reply into the store::
+
+    store = open_store("chat.db")
+    with store.session() as s:
+        svc = create_service(s, "local", "ollama", base_url="http://localhost:11434/v1")
+        create_model(s, svc.id, "llama3")
+        model = model_for(s, "local/llama3")        # an OpenAICompatibleModel
+        history = branch_messages(s, conv_id)      # the current branch, OpenAI-style
+    reply_id = reply_into_store(store, conv_id, model, history, on_chunk=print)
+
+See docs/chat-window.md ("Replies from a model").
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from ..errors import LocalchatError
+from ..database import Session, Store
+from ..errors import ModelError, NotFound
+from ..models import LLMModel, LLMService
+from ..operations import read_operation
+from ..repository import list_messages_for_conversation, record_response, stream_reply
+from .openai_http import OpenAICompatibleModel
 
-__all__ = ["ChatModel", "EchoModel", "ModelError", "ECHO"]
+__all__ = [
+    "ChatModel",
+    "EchoModel",
+    "ModelError",
+    "ECHO",
+    "OpenAICompatibleModel",
+    "OPENAI_COMPATIBLE_PROVIDERS",
+    "available_models",
+    "model_for",
+    "branch_messages",
+    "reply_into_store",
+]
 
 #: The key of the offline echo model (stored as a conversation's ``default_model``).
 ECHO = "echo"
-
-
-class ModelError(LocalchatError):
-    """A model call failed (connection refused, HTTP error, a reply that is not JSON)."""
 
 
 class ChatModel(Protocol):
@@ -69,3 +99,184 @@ class EchoModel:
                 time.sleep(self.delay)
             yield word if i == 0 else " " + word
         self.usage = {"prompt_tokens": prompt, "completion_tokens": len(last.split())}
+
+
+# -- the registry: which models a conversation can use ---------------------------
+
+#: Providers (``LLMService.provider``, compared in lower case) that speak the OpenAI
+#: chat API, with the URL used when a service has no ``base_url`` (None: it must have one).
+OPENAI_COMPATIBLE_PROVIDERS: dict[str, str | None] = {
+    "openai": "https://api.openai.com/v1",
+    "openai-compatible": None,
+    "ollama": "http://localhost:11434/v1",
+    "llamacpp": "http://localhost:8080/v1",
+    "llama.cpp": "http://localhost:8080/v1",
+    "vllm": "http://localhost:8000/v1",
+    "lmstudio": "http://localhost:1234/v1",
+    "localai": "http://localhost:8080/v1",
+    "openrouter": "https://openrouter.ai/api/v1",
+}
+
+
+def _api_key(auth_ref: str | None) -> str | None:
+    """The secret ``auth_ref`` names: ``env:NAME`` is that environment variable (None when
+    unset); any other kind of reference (keyring:, vault:) gives no key here."""
+    if auth_ref and auth_ref.startswith("env:"):
+        return os.environ.get(auth_ref[4:].strip()) or None
+    return None
+
+
+def _http_model(service: LLMService, model: LLMModel) -> OpenAICompatibleModel | None:
+    provider = (service.provider or "").strip().lower()
+    if provider not in OPENAI_COMPATIBLE_PROVIDERS or model.modality != "chat":
+        return None
+    base_url = service.base_url or OPENAI_COMPATIBLE_PROVIDERS[provider]
+    if not base_url:
+        return None
+    return OpenAICompatibleModel(
+        base_url,
+        model.name,
+        api_key=_api_key(service.auth_ref),
+        key=f"{service.name}/{model.name}",
+    )
+
+
+def _registered() -> Iterator[tuple[LLMService, LLMModel]]:
+    query = (
+        LLMModel.select(LLMModel, LLMService)
+        .join(LLMService)
+        .where(LLMModel.modality == "chat")
+        .order_by(LLMService.name, LLMModel.name)
+    )
+    for model in query:
+        yield model.service, model
+
+
+@read_operation
+def available_models(s: Session) -> list[ChatModel]:
+    """The echo model, then every chat model of every OpenAI-compatible service
+    (:data:`OPENAI_COMPATIBLE_PROVIDERS`), by service then model name.
+
+    Each one's ``key`` is ``"<service name>/<model name>"``; its API key comes
+    from the service's ``auth_ref`` (``env:NAME``) when the model is built.
+    """
+    models: list[ChatModel] = [EchoModel()]
+    for service, model in _registered():
+        http = _http_model(service, model)
+        if http is not None:
+            models.append(http)
+    return models
+
+
+@read_operation
+def model_for(s: Session, key: str | None, *, strict: bool = False) -> ChatModel:
+    """The model a stored key names (``Conversation.default_model``, ``Message.model``).
+
+    None or ``"echo"`` is the echo model; ``"<service>/<model>"`` the registered
+    model (the split that matches a service and one of its chat models). A key
+    that names nothing usable (unknown, deleted, a provider that is not
+    OpenAI-compatible) also gives the echo model, so an app always has one to
+    talk to; ``strict=True`` raises ``NotFound`` instead.
+    """
+    if key is None or key == ECHO:
+        return EchoModel()
+    for at in [i for i, ch in enumerate(key) if ch == "/"]:
+        service_name, model_name = key[:at], key[at + 1 :]
+        found = (
+            LLMModel.select(LLMModel, LLMService)
+            .join(LLMService)
+            .where((LLMService.name == service_name) & (LLMModel.name == model_name))
+            .first()
+        )
+        http = None if found is None else _http_model(found.service, found)
+        if http is not None:
+            return http
+    if strict:
+        raise NotFound(
+            f"no chat model {key!r}: register it with create_service / create_model "
+            "(key '<service name>/<model name>') under an OpenAI-compatible provider "
+            f"({', '.join(OPENAI_COMPATIBLE_PROVIDERS)})."
+        )
+    return EchoModel()
+
+
+# -- one reply, streamed into the store -------------------------------------------
+
+
+@read_operation
+def branch_messages(
+    s: Session, conversation_id: int | str, limit: int | None = 50
+) -> list[dict[str, str]]:
+    """The conversation's current branch (its last ``limit`` messages) as OpenAI-style
+    dicts, oldest first: what to send a model. Failed replies (status ``error``) and
+    empty messages are left out."""
+    return [
+        {"role": m.role, "content": m.content}
+        for m in list_messages_for_conversation(s, conversation_id, limit=limit, latest=True)
+        if m.status != "error" and m.content
+    ]
+
+
+def reply_into_store(
+    store: Store,
+    conversation_id: int | str,
+    model: ChatModel,
+    messages: Sequence[dict[str, Any]],
+    *,
+    parent_id: int | str | None = None,
+    replaces: int | str | None = None,
+    on_chunk: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Stream ``model``'s reply to ``messages`` into a new assistant message; its id.
+
+    The reply goes under ``parent_id`` (else the conversation's current leaf),
+    or is a new version of ``replaces`` (a regeneration). Each chunk is saved in
+    its own transaction (:func:`~localchat.repository.stream_reply`), then
+    ``on_chunk(text)`` is called (a UI shows it). The reply ends:
+
+    * ``complete``, with the token counts the model reported (``record_response``:
+      ``model_used`` = ``model.key``, and the time the call took);
+    * ``incomplete`` when ``stop`` is set: checked as each chunk arrives, the
+      model's stream is closed (an HTTP model closes its connection) and the
+      text saved so far stays;
+    * ``error`` with the error's text when the model raises :class:`ModelError`
+      (not raised again: the message says what went wrong). Any other
+      exception also leaves an ``error`` message, and is raised again.
+
+    It runs in the calling thread (a UI calls it from a worker thread).
+    """
+    started = time.monotonic()
+    chunks = model.stream(messages)
+    try:
+        with stream_reply(
+            store, conversation_id, parent_id=parent_id, replaces=replaces, model=model.key
+        ) as reply:
+            try:
+                for text in chunks:
+                    if stop is not None and stop.is_set():
+                        reply.stop()
+                        return reply.id
+                    reply.append(text)
+                    if on_chunk is not None:
+                        on_chunk(text)
+            except ModelError as exc:
+                reply.fail(str(exc))
+                return reply.id
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    usage = model.usage
+    if usage is not None:
+        elapsed = int((time.monotonic() - started) * 1000)
+        with store.session() as s:
+            record_response(
+                s,
+                reply.id,
+                model.key,
+                tokens_prompt=usage.get("prompt_tokens"),
+                tokens_completion=usage.get("completion_tokens"),
+                completion_time_ms=elapsed,
+            )
+    return reply.id
