@@ -298,6 +298,25 @@ def test_conversations_filter_by_pinned_and_tag_and_list_pinned_first(s, listing
     assert titles(tag="nope") == []
 
 
+@pytest.mark.parametrize("listing", ["user", "all"])
+def test_conversations_filter_by_title_text_any_case_wildcards_literal(s, listing):
+    user, work, home, old = _sidebar(s)
+    create_conversation(s, user.id, title="50% off_sale")
+
+    def titles(**kw):
+        if listing == "user":
+            return [c.title for c in list_conversations_for_user(s, user.id, **kw)]
+        return [c.title for c in list_all_conversations(s, **kw)]
+
+    assert titles(title_contains="O") == ["50% off_sale", "work", "old", "home"]
+    assert titles(title_contains="OM", pinned_first=True) == ["home"]
+    assert titles(title_contains="%") == titles(title_contains="0% o") == ["50% off_sale"]
+    assert titles(title_contains="_") == ["50% off_sale"]
+    assert titles(title_contains="nothing like it") == []
+    with pytest.raises(ValidationError):
+        titles(title_contains=3)
+
+
 def test_sidebar_fields_update_and_are_checked(s):
     user, work, home, old = _sidebar(s)
     assert work.pinned is False and home.pinned is True
@@ -336,6 +355,7 @@ def test_branches_streaming_and_tags_work_on_postgresql(pg_session):
     s = pg_session
     user, work, home, old = _sidebar(s)
     assert [c.title for c in list_all_conversations(s, tag="q3", pinned_first=True)] == ["work"]
+    assert [c.title for c in list_all_conversations(s, title_contains="OR")] == ["work"]
     conv, q, a1, a2, q2, q2b = _branches(s)
     switch_branch(s, a1.id)
     assert _texts(list_messages_for_conversation(s, conv.id, latest=True)) == [

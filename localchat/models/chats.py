@@ -65,6 +65,7 @@ class Conversation(TimestampedModel):
             (("user", "status", "updated_at"), False),
             (("updated_at",), False),
             (("user", "updated_at"), False),  # 0003: a user's newest, any status
+            (("user", "pinned", "updated_at"), False),  # 0010: the sidebar, pinned first
         )
 
     @property
@@ -123,6 +124,12 @@ class Message(TimestampedModel):
     @role_metadata.setter
     def role_metadata(self, value: Any) -> None:
         self.metadata = value
+
+
+# 0010: the replies still streaming only (start-up's mark_interrupted_replies reads it).
+Message.add_index(
+    Message.index(Message.status, name="message_streaming").where(Message.status == "streaming")
+)
 
 
 class Response(BaseModel):

@@ -140,8 +140,12 @@ def _filtered(
     pinned: Any,
     tag: Any,
     pinned_first: Any,
+    title_contains: Any = None,
 ) -> peewee.ModelSelect[Conversation]:
-    """Listing filters: pinned or not, carrying a tag; pinned ones first when asked."""
+    """Listing filters: pinned or not, carrying a tag, title text; pinned ones first when asked."""
+    if title_contains is not None:  # LIKE / ILIKE, with % and _ taken literally
+        text = check_text("title_contains", title_contains, max_length=500)
+        query = query.where(Conversation.title.contains(text))
     if pinned is not None:
         query = query.where(Conversation.pinned == check_bool("pinned", pinned))
     if tag is not None:
@@ -317,14 +321,18 @@ def list_conversations_for_user(
     tag: str | None = None,
     pinned_first: bool = False,
     include_trashed: bool = False,
+    title_contains: str | None = None,
 ) -> list[Conversation]:
     """A user's conversations, most recently updated first ([] for an unknown user).
 
     ``pinned`` keeps only pinned (True) or unpinned (False) ones, ``tag`` only
-    those carrying that tag; ``pinned_first`` lists the pinned ones first.
-    Trashed conversations are left out unless ``include_trashed=True``.
+    those carrying that tag, ``title_contains`` only those whose title contains
+    that text (case-insensitive for ASCII letters on SQLite, for all on
+    PostgreSQL; ``%`` and ``_`` are plain characters); ``pinned_first`` lists
+    the pinned ones first. Trashed conversations are left out unless
+    ``include_trashed=True``.
     """
-    plain = pinned is None and tag is None and pinned_first is False
+    plain = pinned is None and tag is None and pinned_first is False and title_contains is None
     if (
         plain
         and user_email is None
@@ -343,7 +351,8 @@ def list_conversations_for_user(
         cursor = s.db.execute_sql(statement(s.db, sql, conversation=Conversation), params)
         return fetch_models(Conversation, cursor)
     query = _owned_by(user_id, user_email, status, include_trashed)
-    return paginate(_filtered(s.db, query, pinned, tag, pinned_first), limit, offset)
+    query = _filtered(s.db, query, pinned, tag, pinned_first, title_contains)
+    return paginate(query, limit, offset)
 
 
 @operation
@@ -357,9 +366,11 @@ def list_all_conversations(
     tag: str | None = None,
     pinned_first: bool = False,
     include_trashed: bool = False,
+    title_contains: str | None = None,
 ) -> list[Conversation]:
     """Every conversation (of any user, or anonymous), most recently updated first;
-    ``pinned``, ``tag`` and ``pinned_first`` as in :func:`list_conversations_for_user`.
+    ``pinned``, ``tag``, ``title_contains`` and ``pinned_first`` as in
+    :func:`list_conversations_for_user`.
 
     Trashed conversations are left out unless ``include_trashed=True``.
     """
@@ -370,7 +381,8 @@ def list_all_conversations(
         query = query.where(
             Conversation.status == check_choice("status", status, CONVERSATION_STATUSES)
         )
-    return paginate(_filtered(s.db, query, pinned, tag, pinned_first), limit, offset)
+    query = _filtered(s.db, query, pinned, tag, pinned_first, title_contains)
+    return paginate(query, limit, offset)
 
 
 @operation

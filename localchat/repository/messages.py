@@ -484,8 +484,11 @@ def list_versions(s: Session, message_id: int | str | Message) -> Versions | Non
     if row is None:
         return None
     parent = row.parent_id
-    same_parent = Message.parent.is_null() if parent is None else Message.parent == parent
-    query = Message.select().where((Message.conversation == row.conversation_id) & same_parent)
+    if parent is None:  # the first messages of the conversation
+        where = (Message.conversation == row.conversation_id) & Message.parent.is_null()
+    else:  # a parent's children are in its conversation: read them by parent (its index)
+        where = Message.parent == parent
+    query = Message.select().where(where)
     siblings = list(query.order_by(*_OLDEST_FIRST))
     position = next(i for i, m in enumerate(siblings, 1) if m.id == row.id)
     return Versions(siblings, position)
