@@ -12,8 +12,9 @@
   median and max of ``--opens`` runs. The OS file cache is warm (the store was
   just built or read); a first open after a reboot also reads the file from disk.
 * **sidebar** (in one process, store open): the first page, the page filtered by
-  a tag, by title text (``search_conversations``: titles and messages, full-text)
-  and the trash (``list_trash``): median and max of ``--runs``.
+  a tag, by title text (``title_contains``), a full-text search
+  (``search_conversations``: titles and messages), the trash (``list_trash``) and
+  ``list_all_conversations(pinned_first=True)``: median, p95 and max of ``--runs``.
 * **switch** to a conversation: one read session doing what the window shows:
   ``get_conversation_by_id``, the current branch's last ``--window`` messages
   (``list_messages_for_conversation(..., latest=True)``), ``list_versions`` for
@@ -95,7 +96,11 @@ def _words(store: Any) -> str:
 
 
 def _sidebar(store: Any, runs: int) -> dict[str, dict[str, float]]:
-    from localchat.repository import list_conversations_for_user, list_trash
+    from localchat.repository import (
+        list_all_conversations,
+        list_conversations_for_user,
+        list_trash,
+    )
     from localchat.search import search_conversations
 
     word = _words(store)
@@ -107,9 +112,13 @@ def _sidebar(store: Any, runs: int) -> dict[str, dict[str, float]]:
                 assert rows or kw
         return run  # fmt: skip
 
-    def titles() -> None:
+    def search() -> None:
         with store.read_session() as s:
             search_conversations(s, word, user_id=1, limit=200)
+
+    def everyone() -> None:
+        with store.read_session() as s:
+            list_all_conversations(s, pinned_first=True, limit=200)
 
     def trash() -> None:
         with store.read_session() as s:
@@ -118,8 +127,12 @@ def _sidebar(store: Any, runs: int) -> dict[str, dict[str, float]]:
     return {
         "first page (pinned first, 200)": _timed(page(), runs),
         "filtered by tag": _timed(page(tag="travel"), runs),
-        f"filtered by title text ({word!r}, full-text)": _timed(titles, runs),
+        f"filtered by title text (title_contains={word[:4]!r})": _timed(
+            page(title_contains=word[:4]), runs
+        ),
+        f"full-text search, titles and messages ({word!r})": _timed(search, runs),
         "trash": _timed(trash, runs),
+        "every user's, pinned first (list_all_conversations)": _timed(everyone, runs),
     }
 
 

@@ -209,12 +209,18 @@ def build_big_store(
         flipped = dead is not None and rng.random() < 0.1
         leaf = ids[c][dead if flipped and dead is not None else tip]
         created = _stamp(starts[c])
-        tags = json.dumps(rng.sample(TAGS, rng.randint(1, 2))) if rng.random() < 0.05 else None
-        trashed = _stamp(starts[c] + plan[-1][0] + 3600) if rng.random() < 0.01 else None
+        # the second, third and fourth conversations: tagged, pinned and trashed in any store
+        tags = None
+        if c == 1:
+            tags = json.dumps(["travel"])
+        elif rng.random() < 0.05:
+            tags = json.dumps(rng.sample(TAGS, rng.randint(1, 2)))
+        trashed = _stamp(starts[c] + plan[-1][0] + 3600) if rng.random() < 0.01 or c == 3 else None
+        pinned = rng.random() < 0.002 or c == 2
         rows.append((c + 1, uuid.UUID(int=rng.getrandbits(128), version=4).hex, created,
                      newest[c][0], c % users + 1, _title(rng, c + 1),
                      "archived" if rng.random() < 0.05 else "active", MODELS[c % len(MODELS)],
-                     preview(newest[c][1]), leaf, int(rng.random() < 0.002), tags,
+                     preview(newest[c][1]), leaf, int(pinned), tags,
                      trashed))  # fmt: skip
     conn.executemany(_CONVERSATION_SQL, rows)
     conn.execute("INSERT INTO message_fts(message_fts) VALUES ('rebuild')")

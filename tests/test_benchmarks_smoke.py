@@ -8,7 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import peewee
 import pytest
+
+from localchat.models import Message
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKLOADS = {"W1", "W2", "W3", "W4", "W5", "W6", "W7"}
@@ -77,3 +80,58 @@ def test_the_chat_window_benchmark_runs_small_and_checks_its_own_results(capsys)
                                    "--opens", "5"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "found by search: True" in out and "current branch" in out
+
+
+def test_the_big_store_builds_small_and_keeps_every_rule_of_a_store(tmp_path) -> None:
+    from benchmarks import big_store
+    from benchmarks.impl_raw import preview
+    from localchat import open_store
+    from localchat.maintenance import check_store
+    from localchat.repository import (
+        get_current_leaf,
+        list_all_conversations,
+        list_children,
+        list_trash,
+    )
+    from localchat.search import search_messages
+
+    path = tmp_path / "big.db"
+    assert big_store.main(["--out", str(path), "--conversations", "30", "--messages", "1500",
+                           "--users", "2", "--documents", "3"]) == 0  # fmt: skip
+    assert big_store.main(["--out", str(path), "--conversations", "3", "--messages", "6"]) == 2
+    store = open_store(path)
+    assert check_store(store, full=True).ok
+    assert store.table_counts()["message"] == 1500 and store.table_counts()["document"] == 3
+    flipped = versions = 0
+    with store.read_session() as s:
+        convs = list_all_conversations(s, limit=None, include_trashed=True)
+        assert {c.user_id for c in convs} == {1, 2}
+        assert any(c.pinned for c in convs) and any(c.tags for c in convs)
+        assert list_trash(s).conversations
+        for conv in convs:
+            newest = conv.messages.order_by(Message.created_at.desc()).first()
+            shown = preview(newest.content)
+            assert (conv.updated_at, conv.last_message) == (newest.created_at, shown)
+            leaf = get_current_leaf(s, conv.id)
+            assert leaf.conversation_id == conv.id and list_children(s, leaf.id) == []
+            flipped += leaf.id != newest.id
+            versions += (
+                Message.select()
+                .where(Message.conversation == conv.id, Message.parent.is_null(False))
+                .group_by(Message.parent)
+                .having(peewee.fn.COUNT(Message.id) > 1)
+                .count()
+            )
+        assert flipped and versions
+        word = newest.content.split()[0].strip(".")
+        assert search_messages(s, word)
+
+
+def test_the_app_queries_benchmark_runs_small(capsys) -> None:
+    from benchmarks import bench_app_queries
+
+    assert bench_app_queries.main(["--conversations", "20", "--messages", "400", "--opens", "1",
+                                   "--runs", "2", "--switches", "5"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "cold open" in out and "first page" in out and "title_contains" in out
+    assert "switch to a conversation" in out and "sqlite3" in out
