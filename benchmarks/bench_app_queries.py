@@ -41,7 +41,7 @@ from typing import Any
 
 from .report import summarize
 
-__all__ = ["main"]
+__all__ = ["measure", "main"]
 
 _COLD = r"""
 import json, sys, time
@@ -236,7 +236,10 @@ def _line(name: str, r: dict[str, float], unit_max: str = "max") -> str:
     )
 
 
-def run(store_path: Path, *, opens: int, runs: int, switches: int, window: int) -> dict[str, Any]:
+def measure(
+    store_path: Path, *, opens: int, runs: int, switches: int, window: int
+) -> dict[str, Any]:
+    """Every figure of the module docstring, for the store at ``store_path``."""
     from localchat import open_store
 
     cold = _cold(store_path, opens)
@@ -270,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             from .big_store import build_big_store
 
             path = build_big_store(Path(tmp) / "app.db", args.conversations, args.messages)
-        result = run(path, opens=args.opens, runs=args.runs, switches=args.switches,
+        result = measure(path, opens=args.opens, runs=args.runs, switches=args.switches,
                      window=args.window)  # fmt: skip
     cold = result["cold"]
     print(f"store: {path}")

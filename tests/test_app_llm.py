@@ -198,6 +198,19 @@ def test_stopping_mid_stream_keeps_the_partial_reply_incomplete(store, conv_id, 
     assert server.disconnected.wait(10)
 
 
+def test_stop_while_the_model_is_silent_ends_the_reply_without_waiting_for_it(
+    store, conv_id, server
+):
+    server.delay = 3.0  # the model thinks a long time before its first chunk
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    model = OpenAICompatibleModel(server.base_url, "fake-1")
+    mid = reply_into_store(store, conv_id, model, HELLO, stop=stop)
+    assert server.sent == 0  # back before the server sent anything
+    message, _ = _message(store, mid)
+    assert (message.status, message.content) == ("incomplete", "")
+
+
 @pytest.mark.parametrize(
     "setup", [{"status": 500}, {"broken_after": 2}, {"drop_after": 2}], ids=str
 )

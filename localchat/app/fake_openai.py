@@ -23,9 +23,9 @@ say how to answer the next request and may be changed between requests:
 * ``broken_after`` = n: after n chunks, a line that is not JSON;
 * ``drop_after`` = n: after n chunks, the connection is closed mid-stream.
 
-``requests`` records every request (``path``, ``headers``, ``body``);
-``disconnected`` is set when the client closed the connection before the
-stream ended (a stopped reply).
+``requests`` records every request (``path``, ``headers``, ``body``),
+``sent`` counts the text chunks written; ``disconnected`` is set when the
+client closed the connection before the stream ended (a stopped reply).
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ class FakeOpenAI:
         self.broken_after = broken_after
         self.drop_after = drop_after
         self.requests: list[dict[str, Any]] = []
+        self.sent = 0
         self.disconnected = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -158,6 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fake.delay)
             delta = {"content": text} if i else {"role": "assistant", "content": text}
             choice = {"index": 0, "delta": delta, "finish_reason": None}
+            fake.sent += 1  # before the write: a client that has it sees it counted
             self.wfile.write(_event({**base, "choices": [choice]}))
             self.wfile.flush()
         end = {"index": 0, "delta": {}, "finish_reason": "stop"}

@@ -33,6 +33,7 @@ See docs/chat-window.md ("Replies from a model").
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -217,6 +218,56 @@ def branch_messages(
     ]
 
 
+_POLL = 0.05  # seconds between looks at ``stop`` while the model is silent
+
+
+def _pumped(
+    model: ChatModel, messages: Sequence[dict[str, Any]], stop: threading.Event | None
+) -> Iterator[tuple[str, Any]]:
+    """``("chunk", text)`` as the model streams, then ``("end", None)``, ``("error",
+    exception)`` or ``("stopped", None)`` as soon as ``stop`` is set.
+
+    The model's stream runs in a daemon thread (a stream is closed in the thread that
+    runs it), so a stop is seen at once even while the model is silent; that thread
+    closes the stream (an HTTP model its connection) when its next chunk arrives.
+    """
+    out: queue.Queue[tuple[str, Any]] = queue.Queue()
+    halt = threading.Event()
+
+    def pump() -> None:
+        chunks = model.stream(messages)
+        try:
+            for text in chunks:
+                if halt.is_set():
+                    return
+                out.put(("chunk", text))
+            out.put(("end", None))
+        except BaseException as exc:  # handed to the caller's thread
+            out.put(("error", exc))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    threading.Thread(target=pump, name="localchat-reply", daemon=True).start()
+    try:
+        while True:
+            if stop is not None and stop.is_set():
+                yield ("stopped", None)
+                return
+            try:
+                kind, value = out.get(timeout=_POLL if stop is not None else None)
+            except queue.Empty:
+                continue
+            if kind == "chunk" and stop is not None and stop.is_set():
+                continue  # arrived after the stop: not shown, not saved
+            if kind == "end":
+                return
+            yield (kind, value)
+    finally:
+        halt.set()
+
+
 def reply_into_store(
     store: Store,
     conversation_id: int | str,
@@ -237,36 +288,33 @@ def reply_into_store(
 
     * ``complete``, with the token counts the model reported (``record_response``:
       ``model_used`` = ``model.key``, and the time the call took);
-    * ``incomplete`` when ``stop`` is set: checked as each chunk arrives, the
-      model's stream is closed (an HTTP model closes its connection) and the
-      text saved so far stays;
+    * ``incomplete`` as soon as ``stop`` is set (also while the model is silent):
+      the text saved so far stays, and the model's stream is closed (an HTTP
+      model closes its connection) when its next chunk arrives;
     * ``error`` with the error's text when the model raises :class:`ModelError`
       (not raised again: the message says what went wrong). Any other
       exception also leaves an ``error`` message, and is raised again.
 
-    It runs in the calling thread (a UI calls it from a worker thread).
+    It blocks until the reply ends (a UI calls it from a worker thread); the
+    model's stream runs in a thread of its own, so a stop is seen at once.
     """
     started = time.monotonic()
-    chunks = model.stream(messages)
-    try:
-        with stream_reply(
-            store, conversation_id, parent_id=parent_id, replaces=replaces, model=model.key
-        ) as reply:
-            try:
-                for text in chunks:
-                    if stop is not None and stop.is_set():
-                        reply.stop()
-                        return reply.id
-                    reply.append(text)
-                    if on_chunk is not None:
-                        on_chunk(text)
-            except ModelError as exc:
-                reply.fail(str(exc))
+    with stream_reply(
+        store, conversation_id, parent_id=parent_id, replaces=replaces, model=model.key
+    ) as reply:
+        for kind, value in _pumped(model, messages, stop):
+            if kind == "chunk":
+                reply.append(value)
+                if on_chunk is not None:
+                    on_chunk(value)
+            elif kind == "stopped":
+                reply.stop()
                 return reply.id
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+            elif isinstance(value, ModelError):
+                reply.fail(str(value))
+                return reply.id
+            else:  # anything else: the reply says so (stream_reply), and it is raised
+                raise value
     usage = model.usage
     if usage is not None:
         elapsed = int((time.monotonic() - started) * 1000)
