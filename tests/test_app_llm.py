@@ -266,6 +266,14 @@ def test_branch_messages_are_the_current_branch_without_failed_replies(store, co
         assert branch_messages(s, conv_id) == [{"role": "user", "content": "hi"}]
 
 
+def test_branch_messages_up_to_a_message_are_what_a_regeneration_sends(store, conv_id):
+    first = reply_into_store(store, conv_id, EchoModel(), HELLO)
+    with store.read_session() as s:
+        question = get_message_by_id(s, first).parent_id
+        assert [m["role"] for m in branch_messages(s, conv_id)] == ["user", "assistant"]
+        assert branch_messages(s, conv_id, leaf_id=question) == HELLO
+
+
 # -- the registry --------------------------------------------------------------------
 
 

@@ -43,7 +43,12 @@ from ..database import Session, Store
 from ..errors import ModelError, NotFound
 from ..models import LLMModel, LLMService
 from ..operations import read_operation
-from ..repository import list_messages_for_conversation, record_response, stream_reply
+from ..repository import (
+    get_thread,
+    list_messages_for_conversation,
+    record_response,
+    stream_reply,
+)
 from .openai_http import OpenAICompatibleModel
 
 __all__ = [
@@ -206,15 +211,23 @@ def model_for(s: Session, key: str | None, *, strict: bool = False) -> ChatModel
 
 @read_operation
 def branch_messages(
-    s: Session, conversation_id: int | str, limit: int | None = 50
+    s: Session,
+    conversation_id: int | str,
+    limit: int | None = 50,
+    *,
+    leaf_id: int | str | None = None,
 ) -> list[dict[str, str]]:
     """The conversation's current branch (its last ``limit`` messages) as OpenAI-style
-    dicts, oldest first: what to send a model. Failed replies (status ``error``) and
+    dicts, oldest first: what to send a model. With ``leaf_id``, the branch ending at
+    that message instead (a regeneration sends the branch up to the question it
+    answers again: ``leaf_id=reply.parent_id``). Failed replies (status ``error``) and
     empty messages are left out."""
+    if leaf_id is None:
+        shown = list_messages_for_conversation(s, conversation_id, limit=limit, latest=True)
+    else:
+        shown = get_thread(s, leaf_id, limit=limit)
     return [
-        {"role": m.role, "content": m.content}
-        for m in list_messages_for_conversation(s, conversation_id, limit=limit, latest=True)
-        if m.status != "error" and m.content
+        {"role": m.role, "content": m.content} for m in shown if m.status != "error" and m.content
     ]
 
 
