@@ -102,6 +102,7 @@ def test_http_model_sends_the_api_key_as_bearer_header_only(server):
         ({"status": 404, "error_message": "model 'x' not found"}, "HTTP 404.*not found"),
         ({"broken_after": 1}, "not JSON"),
         ({"drop_after": 1}, "closed the connection before the reply ended"),
+        ({"raw_body": b"<html><body>router login</body></html>"}, "not an event stream.*html"),
     ],
 )
 def test_http_model_failures_raise_model_error_naming_url_and_model(server, setup, expected):

@@ -21,7 +21,8 @@ say how to answer the next request and may be changed between requests:
 * ``status`` / ``error_message``: an HTTP error (e.g. 500) with an OpenAI-style
   JSON error body instead of a stream;
 * ``broken_after`` = n: after n chunks, a line that is not JSON;
-* ``drop_after`` = n: after n chunks, the connection is closed mid-stream.
+* ``drop_after`` = n: after n chunks, the connection is closed mid-stream;
+* ``raw_body``: these bytes as a ``text/html`` page instead (not an API at all).
 
 ``requests`` records every request (``path``, ``headers``, ``body``),
 ``sent`` counts the text chunks written; ``disconnected`` is set when the
@@ -54,6 +55,7 @@ class FakeOpenAI:
         error_message: str = "the model is overloaded",
         broken_after: int | None = None,
         drop_after: int | None = None,
+        raw_body: bytes | None = None,
     ) -> None:
         self.chunks = list(chunks)
         self.delay = delay
@@ -62,6 +64,7 @@ class FakeOpenAI:
         self.error_message = error_message
         self.broken_after = broken_after
         self.drop_after = drop_after
+        self.raw_body = raw_body
         self.requests: list[dict[str, Any]] = []
         self.sent = 0
         self.disconnected = threading.Event()
@@ -133,6 +136,12 @@ class _Handler(BaseHTTPRequestHandler):
         fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
         if self.path != "/v1/chat/completions":
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+            return
+        if fake.raw_body is not None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(fake.raw_body)
             return
         if fake.status >= 400:
             self._json(fake.status, {"error": {"message": fake.error_message, "type": "error"}})

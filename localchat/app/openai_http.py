@@ -156,6 +156,7 @@ class OpenAICompatibleModel:
 
     def _events(self, response: http.client.HTTPResponse) -> Iterator[str]:
         ended = False  # [DONE] or a finish_reason: the reply is whole
+        events = False  # a data: line was seen
         while True:
             line = response.readline()
             if not line:
@@ -163,6 +164,7 @@ class OpenAICompatibleModel:
             text = line.decode("utf-8", "replace").strip()
             if not text.startswith("data:"):
                 continue  # blank lines, comments (":"), event: and id: fields
+            events = True
             payload = text[5:].strip()
             if payload == "[DONE]":
                 ended = True
@@ -172,6 +174,10 @@ class OpenAICompatibleModel:
             ended = ended or finished
             if delta:
                 yield delta
+        kind = response.headers.get_content_type()
+        if not events and kind != "text/event-stream":
+            raise self._fail(f"the server's answer is not an event stream ({kind}); is base_url "
+                             "the API's address, ending in /v1?")  # fmt: skip
         if not ended:
             raise self._fail("the server closed the connection before the reply ended")
 
