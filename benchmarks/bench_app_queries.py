@@ -110,6 +110,7 @@ def _sidebar(store: Any, runs: int) -> dict[str, dict[str, float]]:
             with store.read_session() as s:
                 rows = list_conversations_for_user(s, 1, pinned_first=True, limit=200, **kw)
                 assert rows or kw
+
         return run  # fmt: skip
 
     def search() -> None:
@@ -179,13 +180,13 @@ def _with_siblings(db: Any, shown: list[Any]) -> list[Any]:
 
 
 _RAW_BRANCH = (
-    'WITH RECURSIVE t(id, parent_id, depth) AS ('
-    'SELECT id, parent_id, 0 FROM message WHERE id = COALESCE((SELECT k.id FROM message k, '
-    'conversation c WHERE c.id = ? AND k.id = c.current_leaf_id AND k.conversation_id = c.id), '
-    '(SELECT x.id FROM message x WHERE x.conversation_id = ? ORDER BY x.created_at DESC, '
-    'x.id DESC LIMIT 1)) UNION ALL SELECT m.id, m.parent_id, t.depth + 1 FROM message m '
-    'JOIN t ON m.id = t.parent_id WHERE t.depth + 1 < ?) '
-    'SELECT m.* FROM message m JOIN t ON m.id = t.id ORDER BY t.depth DESC'
+    "WITH RECURSIVE t(id, parent_id, depth) AS ("
+    "SELECT id, parent_id, 0 FROM message WHERE id = COALESCE((SELECT k.id FROM message k, "
+    "conversation c WHERE c.id = ? AND k.id = c.current_leaf_id AND k.conversation_id = c.id), "
+    "(SELECT x.id FROM message x WHERE x.conversation_id = ? ORDER BY x.created_at DESC, "
+    "x.id DESC LIMIT 1)) UNION ALL SELECT m.id, m.parent_id, t.depth + 1 FROM message m "
+    "JOIN t ON m.id = t.parent_id WHERE t.depth + 1 < ?) "
+    "SELECT m.* FROM message m JOIN t ON m.id = t.id ORDER BY t.depth DESC"
 )
 
 
@@ -278,10 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     cold = result["cold"]
     print(f"store: {path}")
     print("cold open, new process (import + open + mark_interrupted_replies + first page):")
-    print(f"  inside the process  median {cold['inside']['median']:8.1f} ms   "
-          f"max {cold['max_inside']:8.1f} ms   ({cold['last']['rows']} rows; last run: "
-          f"open {cold['last']['open'] * 1e3:.1f}, interrupted "
-          f"{cold['last']['interrupted'] * 1e3:.1f}, page {cold['last']['page'] * 1e3:.1f} ms)")
+    print(
+        f"  inside the process  median {cold['inside']['median']:8.1f} ms   "
+        f"max {cold['max_inside']:8.1f} ms   ({cold['last']['rows']} rows; last run: "
+        f"open {cold['last']['open'] * 1e3:.1f}, interrupted "
+        f"{cold['last']['interrupted'] * 1e3:.1f}, page {cold['last']['page'] * 1e3:.1f} ms)"
+    )
     print(f"  process wall time   median {cold['wall']['median']:8.1f} ms   "
           f"max {cold['max_wall']:8.1f} ms")  # fmt: skip
     print("sidebar (store open):")
