@@ -46,7 +46,7 @@ import peewee
 
 from .config import DEFAULT_APP_NAME
 from .database import Session, Store, open_store
-from .errors import SessionClosed, translate
+from .errors import translate
 from .models import Conversation, User, router
 from .repository import conversations as _conversations
 from .repository import users as _users
@@ -184,7 +184,7 @@ def _request_view(source: peewee.Database) -> peewee.Database:
     view.__dict__.update(source.__dict__)
     view._state = peewee._ConnectionState()  # type: ignore[attr-defined]
     view._lock = threading.RLock()  # type: ignore[attr-defined]
-    view._connect = source._connect  # type: ignore[method-assign]
+    view._connect = source._connect  # type: ignore[attr-defined]
     view._close = source._close  # type: ignore[attr-defined]
     return view
 
@@ -232,7 +232,9 @@ class Dependencies:
         """Yield a read session (a snapshot; writes raise ReadOnlySession)."""
         yield from _request(self.store, readonly=True)
 
-    def get_db_session(self, *, readonly: bool = False) -> contextlib.AbstractContextManager[Session]:
+    def get_db_session(
+        self, *, readonly: bool = False
+    ) -> contextlib.AbstractContextManager[Session]:
         """The store's session as a context manager (commit, rollback, release)."""
         return self.store.session(readonly=readonly)
 
