@@ -392,3 +392,25 @@ def _hash(password: str) -> str:
     from localchat.repository import hash_password
 
     return hash_password(password)
+
+
+def test_request_sessions_commit_and_roll_back_on_postgresql(pg_url):
+    from localchat import reset_db
+
+    reset_db(url=pg_url)
+    store = open_store(url=pg_url)
+    deps = Dependencies(store)
+    gen = deps.get_db()
+    create_user(next(gen), "ada@example.org")
+    next(gen, None)
+    gen = deps.get_db()
+    create_user(next(gen), "bob@example.org")
+    with pytest.raises(RuntimeError):
+        gen.throw(RuntimeError("the endpoint failed"))
+    gen = deps.get_read_db()
+    s = next(gen)
+    assert [u.email for u in list_users(s)] == ["ada@example.org"]
+    with pytest.raises(ReadOnlySession):
+        create_user(s, "carol@example.org")
+    next(gen, None)
+    assert s.closed
