@@ -9,6 +9,14 @@ conversations, post a message, stream an offline echo reply (saved as it
 streams; a client that goes away leaves it ``incomplete``), upload and
 download documents, search messages. Every row goes out through the pydantic
 schemas of :mod:`localchat.schemas`. Needs the ``web`` extra (FastAPI).
+
+Every endpoint that writes calls ``db.commit()`` before it returns. The
+request session would commit anyway when the request ends, but only after
+FastAPI has validated the response in its thread pool; a write transaction
+still open then holds SQLite's write lock while it waits for a free thread,
+and with as many writers waiting for that lock as the pool has threads (40)
+nobody moves until the busy timeout. Committing in the endpoint also means
+the client is told of a commit that failed.
 """
 
 from __future__ import annotations
@@ -155,6 +163,7 @@ def create_app(
         response.set_cookie(
             COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie, path="/"
         )
+        db.commit()  # every write endpoint commits before it answers (see above)
         return user
 
     @app.post("/logout", status_code=204)
@@ -162,6 +171,7 @@ def create_app(
         token = request.cookies.get(COOKIE)
         if token:
             delete_web_session(db, token)
+            db.commit()
         response = Response(status_code=204)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -182,7 +192,9 @@ def create_app(
     @app.post("/conversations", response_model=ConversationSchema, status_code=201)
     def new_conversation(body: NewConversation, user: User = Depends(current_user),
                          db: RequestSession = Depends(deps.get_db)) -> Any:  # fmt: skip
-        return create_conversation(db, user.id, title=body.title, default_model=EchoModel.key)
+        conv = create_conversation(db, user.id, title=body.title, default_model=EchoModel.key)
+        db.commit()
+        return conv
 
     @app.get("/conversations/{thread_id}", response_model=OpenConversation)
     def open_conversation(thread_id: str, user: User = Depends(current_user),
@@ -195,7 +207,9 @@ def create_app(
     def post_message(thread_id: str, body: NewMessage, user: User = Depends(current_user),
                      db: RequestSession = Depends(deps.get_db)) -> Any:  # fmt: skip
         conv = own_conversation(db, thread_id, user)
-        return add_message(db, conv.id, "user", body.content)
+        message = add_message(db, conv.id, "user", body.content)
+        db.commit()
+        return message
 
     @app.post("/conversations/{thread_id}/reply")
     def reply(thread_id: str, user: User = Depends(current_user),
@@ -241,10 +255,12 @@ def create_app(
             if size > max_upload_bytes:
                 raise HTTPException(413, f"uploads are limited to {max_upload_bytes} bytes")
             conv_id = own_conversation(db, thread_id, user).id if thread_id else None
-            return create_document_with_file(
+            doc = create_document_with_file(
                 db, spooled, file.filename or "upload", user_id=user.id,
                 conversation_id=conv_id, max_bytes=max_upload_bytes,
             )  # fmt: skip
+            db.commit()
+            return doc
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

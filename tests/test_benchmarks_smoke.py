@@ -77,3 +77,13 @@ def test_the_chat_window_benchmark_runs_small_and_checks_its_own_results(capsys)
                                    "--opens", "5"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "found by search: True" in out and "current branch" in out
+
+
+def test_the_web_benchmark_runs_small_with_no_failed_request(capsys) -> None:
+    pytest.importorskip("fastapi", reason="the web extra: pip install 'localchat[web]'")
+    from benchmarks import bench_web
+
+    assert bench_web.main(["--requests", "12", "--rounds", "1", "--users", "2",
+                           "--conversations", "2"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "failed requests: 0 (database is locked: 0)" in out and "p95" in out

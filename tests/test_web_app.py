@@ -314,3 +314,38 @@ def test_search_finds_only_the_users_own_messages(client, store, users):
     assert [h["conversation"]["thread_id"] for h in hits] == [thread]
     assert "[museum]" in hits[0]["snippet"]
     assert client.get("/search", params={"q": ""}).json() == []
+
+
+# -- many writers at once ---------------------------------------------------------------
+
+
+def test_more_concurrent_posts_than_threads_all_succeed(app, store, users):
+    """60 posts at once (FastAPI's pool has 40 threads): no 5xx, no "database is locked".
+
+    A write transaction left open until the request ends would hold the write
+    lock while its response waits for a free thread, and every thread would be
+    waiting for that lock.
+    """
+    import httpx
+
+    with store.session() as s:
+        conv = create_conversation(s, users[0], external_id="t-1")
+        create_web_session(s, "ada-token", users[0])
+    headers = {"cookie": f"{web_api.COOKIE}=ada-token"}
+
+    async def post_all():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            calls = [
+                client.post(
+                    "/conversations/t-1/messages", json={"content": f"m{i}"}, headers=headers
+                )  # fmt: skip
+                for i in range(60)
+            ]
+            return await asyncio.gather(*calls)
+
+    responses = asyncio.run(post_all())
+    assert sorted({r.status_code for r in responses}) == [201]
+    with store.read_session() as s:
+        assert len(list_messages_for_conversation(s, conv.id, limit=None)) == 60
+    assert _idle(store)
