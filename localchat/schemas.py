@@ -38,6 +38,7 @@ from pydantic import AliasChoices, BaseModel, Field, SerializerFunctionWrapHandl
 from pydantic import create_model as _create_model
 
 from .models import (
+    ALL_MODELS,
     SECRET_FIELDS,
     AuditLog,
     Conversation,
@@ -122,22 +123,7 @@ def _build(model: type[_Row]) -> type[BaseModel]:
 
 
 #: model -> its schema, for every public entity.
-SCHEMAS: dict[type[_Row], type[BaseModel]] = {
-    model: _build(model)
-    for model in (
-        User,
-        WebSession,
-        Conversation,
-        Message,
-        Response,
-        PromptTemplate,
-        Document,
-        LLMService,
-        LLMModel,
-        KnowledgeChunk,
-        AuditLog,
-    )
-}
+SCHEMAS: dict[type[_Row], type[BaseModel]] = {model: _build(model) for model in ALL_MODELS}
 
 
 def schema_for(model: type[_Row]) -> type[BaseModel]:

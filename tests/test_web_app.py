@@ -209,45 +209,15 @@ def test_a_reply_needs_a_user_message_last(client, store):
     assert _rows(store) == before
 
 
-def test_a_client_that_disconnects_mid_reply_leaves_it_incomplete_and_releases(app, store, users):
+def test_a_client_that_disconnects_mid_reply_leaves_it_incomplete_and_releases(
+    app, store, users, disconnecting_call
+):
     with store.session() as s:
         conv = create_conversation(s, users[0], external_id="t-1")
         add_message(s, conv.id, "user", " ".join(f"word{i}" for i in range(40)))
         create_web_session(s, "ada-token", users[0])
-    sent: list[dict] = []
-
-    async def receive():
-        await asyncio.sleep(3600)
-
-    async def send(message):
-        sent.append(message)
-        if message["type"] == "http.response.body" and len(sent) > 3:
-            raise OSError("connection reset by peer")
-
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/conversations/t-1/reply",
-        "raw_path": b"/conversations/t-1/reply",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"cookie", b"localchat_session=ada-token")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-        "state": {},
-    }
-
-    async def call():
-        try:
-            await app(scope, receive, send)
-        except Exception as exc:  # the server sees the disconnect
-            return exc
-        return None
-
-    asyncio.run(call())
+    cookie = f"{web_api.COOKIE}=ada-token"
+    sent = disconnecting_call(app, "POST", "/conversations/t-1/reply", cookie=cookie, chunks=2)
     streamed = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     with store.read_session() as s:
         question, answer = list_messages_for_conversation(s, "t-1")
