@@ -74,20 +74,31 @@ class RequestSession(Session):
     new one. ``closed`` is True once it has ended and its connection is back.
     """
 
-    __slots__ = ("_txn", "_ended", "_hooks")
+    __slots__ = ("_view", "_txn", "_ended", "_hooks")
 
     def __init__(self, store: Store, *, readonly: bool = False) -> None:
-        source = store.read_db if readonly else store.db
-        super().__init__(store, _request_view(source), readonly)
-        self.owner = -1  # no thread owns it: every call goes through check_usable()
         self._txn: Any = None
         self._ended = False
         self._hooks: list[Callable[[], Any]] = []
+        source = store.read_db if readonly else store.db
+        self._view = _request_view(source)
+        super().__init__(store, self._view, readonly)
+        self.owner = -1  # no thread owns it: every call goes through check_usable()
+
+    @property
+    def db(self) -> peewee.Database:
+        """The database, its transaction begun: any use of it begins the request's work."""
+        self.check_usable()
+        return self._view
+
+    @db.setter
+    def db(self, value: peewee.Database) -> None:
+        self._view = value
 
     @property
     def closed(self) -> bool:
         """Ended, with no transaction open and no connection held."""
-        return self._ended and self.db.is_closed()
+        return self._ended and self._view.is_closed()
 
     def check_usable(self) -> None:
         """Begin the transaction if it is not open yet; SessionClosed once ended."""
@@ -98,7 +109,6 @@ class RequestSession(Session):
             self._begin()
 
     def savepoint(self) -> Any:
-        self.check_usable()
         return self.db.atomic()
 
     def after_rollback(self, fn: Callable[[], Any]) -> None:
@@ -121,7 +131,7 @@ class RequestSession(Session):
             self.owner = 0
 
     def _begin(self) -> None:
-        store, db = self.store, self.db
+        store, db = self.store, self._view
         where = store.config.describe()
         try:
             if self.readonly:
@@ -146,7 +156,7 @@ class RequestSession(Session):
         hooks, self._hooks = self._hooks, []
         if txn is None:
             return
-        db = self.db
+        db = self._view
         router.push(db)  # commit hooks may query the store
         rolled_back = exc is not None
         try:

@@ -7,6 +7,8 @@ the dependency and the endpoint in.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -49,6 +51,18 @@ def _emails(store) -> list[str]:
 def _idle(store) -> bool:
     """No connection of the store's pools is checked out."""
     return not store.db._in_use and not store.read_db._in_use
+
+
+def test_the_web_module_imports_without_fastapi_or_pydantic():
+    code = (
+        "import sys\n"
+        "for name in ('fastapi', 'starlette', 'pydantic', 'httpx'):\n"
+        "    sys.modules[name] = None  # any import of them fails\n"
+        "import localchat, localchat.web\n"
+        "assert localchat.web.get_db and localchat.web.ConversationRepository\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
 
 
 # -- the generator dependency, driven by hand ---------------------------------
@@ -99,7 +113,7 @@ def test_a_request_session_may_begin_in_one_thread_and_end_in_another(store):
 def test_a_request_that_never_touches_the_store_opens_no_connection(store):
     gen = Dependencies(store).get_db()
     s = next(gen)
-    assert s.db.is_closed()
+    assert _idle(store)  # nothing checked out while the request runs
     next(gen, None)
     assert s.closed and _idle(store)
 
@@ -110,7 +124,24 @@ def test_an_ended_request_session_refuses_calls(store):
     next(gen, None)
     with pytest.raises(SessionClosed):
         create_user(s, "ada@example.org")
+    with pytest.raises(SessionClosed):
+        s.db.execute_sql("SELECT 1")
     assert _emails(store) == []
+
+
+def test_using_the_database_directly_begins_the_request_transaction(store):
+    from localchat.models import User
+
+    gen = Dependencies(store).get_db()
+    s = next(gen)
+    s.db.execute_sql(
+        'INSERT INTO "user" (uuid, is_active, created_at, updated_at) '
+        "VALUES ('00000000000040008000000000000001', 1, '2026-01-01', '2026-01-01')"
+    )
+    with pytest.raises(RuntimeError):
+        gen.throw(RuntimeError("rolled back"))
+    with store.read_session():
+        assert User.select().count() == 0
 
 
 def test_a_failed_call_inside_the_request_leaves_the_request_usable(store):
