@@ -37,6 +37,7 @@ for a given store and uses ``deps.get_db`` instead.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -170,10 +171,12 @@ class RequestSession(Session):
             where = self.store.config.describe()
             raise translate(failed, where, readonly=self.readonly) or failed from failed
         finally:
-            router.pop()
-            _release(db)
-            if rolled_back:
-                _run(hooks)
+            try:
+                if rolled_back:
+                    _run(hooks)  # on the still-open connection: they check what the store holds
+            finally:
+                router.pop()
+                _release(db)
 
     def __repr__(self) -> str:
         kind = "read request session" if self.readonly else "request session"
@@ -205,8 +208,6 @@ def _release(db: peewee.Database) -> None:
 
 
 def _run(hooks: list[Callable[[], Any]]) -> None:
-    import logging
-
     for fn in hooks:
         try:
             fn()

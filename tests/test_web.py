@@ -97,6 +97,19 @@ def test_get_db_rolls_back_when_the_generator_is_closed(store):
     assert s.closed and _idle(store)
 
 
+def test_a_file_stored_by_a_request_that_fails_is_removed_with_its_row(store, src):
+    from localchat.repository import create_document_with_file
+
+    gen = Dependencies(store).get_db()
+    s = next(gen)
+    create_document_with_file(s, src)
+    assert [p for p in store.files_dir.iterdir() if not p.name.startswith(".")]
+    with pytest.raises(RuntimeError):
+        gen.throw(RuntimeError("the endpoint failed after storing the file"))
+    assert [p for p in store.files_dir.iterdir() if not p.name.startswith(".")] == []
+    assert store.table_counts()["document"] == 0
+
+
 def test_a_request_session_may_begin_in_one_thread_and_end_in_another(store):
     gen = Dependencies(store).get_db()
     s = next(gen)  # entered here
