@@ -126,3 +126,61 @@ def snapshot() -> Callable[[localchat.Session], Rows]:
     Take one before a call that must change nothing, and compare after it.
     """
     return _every_row
+
+
+def _disconnecting_call(
+    app: Any, method: str, path: str, *, cookie: str | None = None, chunks: int = 1
+) -> list[dict[str, Any]]:
+    """Run one request through the ASGI ``app`` whose client goes away mid-response.
+
+    The client reads the response start and ``chunks`` body chunks, then its
+    connection fails on the next one (what a closed browser tab does to a
+    server that speaks ASGI 2.4). Returns the messages the app sent.
+    """
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)  # the body is empty: nothing more arrives
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and len(sent) > chunks + 1:
+            raise OSError("connection reset by peer")
+
+    headers = [(b"host", b"testserver")]
+    if cookie is not None:
+        headers.append((b"cookie", cookie.encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+
+    async def call() -> None:
+        try:
+            await app(scope, receive, send)
+        except Exception:  # the server sees the disconnect (ClientDisconnect)
+            pass
+
+    asyncio.run(call())
+    return sent
+
+
+@pytest.fixture
+def disconnecting_call() -> Callable[..., list[dict[str, Any]]]:
+    """``disconnecting_call(app, "POST", "/path", cookie=..., chunks=1)``: a request
+    whose client goes away after ``chunks`` chunks of the response; the sent messages."""
+    return _disconnecting_call

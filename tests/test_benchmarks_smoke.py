@@ -135,3 +135,13 @@ def test_the_app_queries_benchmark_runs_small(capsys) -> None:
     out = capsys.readouterr().out
     assert "cold open" in out and "first page" in out and "title_contains" in out
     assert "switch to a conversation" in out and "sqlite3" in out
+
+
+def test_the_web_benchmark_runs_small_with_no_failed_request(capsys) -> None:
+    pytest.importorskip("fastapi", reason="the web extra: pip install 'localchat[web]'")
+    from benchmarks import bench_web
+
+    assert bench_web.main(["--requests", "12", "--rounds", "1", "--users", "2",
+                           "--conversations", "2"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "failed requests: 0 (database is locked: 0)" in out and "p95" in out

@@ -216,6 +216,16 @@ class BaseModel(Model):
                 data[key] = value.isoformat()
         return data
 
+    # A row reads as the mapping to_dict() gives: dict(row) == row.to_dict(). FastAPI
+    # encodes a returned row this way (jsonable_encoder tries dict() first), so an
+    # endpoint without response_model sends to_dict(), never a password hash.
+    def keys(self) -> list[str]:
+        """The keys of :meth:`to_dict`."""
+        return list(self.to_dict())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
 
 class TimestampedModel(BaseModel):
     """Adds a public ``uuid`` and ``created_at`` / ``updated_at``."""
