@@ -69,3 +69,18 @@ class EchoModel:
                 time.sleep(self.delay)
             yield word if i == 0 else " " + word
         self.usage = {"prompt_tokens": prompt, "completion_tokens": len(last.split())}
+
+
+# --- app-side placeholders, replaced by the HTTP client at merge ---
+# The `llm` branch brings OpenAICompatibleModel and the real versions of these two
+# (echo first, then every chat model of the registry's OpenAI-compatible services).
+
+
+def available_models(s: Any) -> list[ChatModel]:
+    """The models the app offers (placeholder: the echo model only)."""
+    return [EchoModel()]
+
+
+def model_for(s: Any, key: str | None) -> ChatModel:
+    """The model with this key (placeholder: always the echo model)."""
+    return EchoModel()

@@ -1,0 +1,474 @@
+"""``localchat chat``: the Textual chat client, and the reference for embedding localchat.
+
+    from localchat.app.data import ChatData
+    from localchat.app.ui import ChatApp
+
+    ChatApp(ChatData.open(app_name="my-chat-app")).run()   # what `localchat chat` does
+
+Three panes: the sidebar (conversations: pinned first, then the most recent;
+a filter box; the trash), the open conversation (its current branch) and the
+composer. Every store call and every model call runs in a thread worker
+(``@work(thread=True)``) and hands its result back with ``call_from_thread``:
+the UI thread never waits on the store, so typing never stalls. What the
+workers call is :mod:`localchat.app.data`; the modal screens (search,
+documents, usage, import/export/backup) are in :mod:`localchat.app.screens`.
+See docs/chat-app.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from .data import PAGE, ChatData, ConversationView, SearchResult, ShownMessage, SidebarRow
+from .llm import ECHO, ChatModel, EchoModel, available_models
+from .screens import DataScreen, DocumentsScreen, PromptScreen, SearchScreen, UsageScreen
+
+__all__ = ["ChatApp", "MessageView", "run"]
+
+_ROLE_STYLE = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}
+
+
+def _sidebar_prompt(row: SidebarRow) -> Text:
+    text = Text()
+    if row.pinned:
+        text.append("● ", "yellow")
+    text.append(row.title, "bold" if row.pinned else "")
+    meta = row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    if row.tags:
+        meta += "  " + " ".join(f"#{t}" for t in row.tags)
+    text.append("\n" + meta, "dim")
+    return text
+
+
+class MessageView(Static, can_focus=True):
+    """One message: role, model, time, tokens, status, ``< 2/3 >``, then its text.
+
+    Keys when focused: left/right flip versions, r regenerates (assistant), e edits (user).
+    """
+
+    BINDINGS = [
+        Binding("left", "flip(-1)", "older version"),
+        Binding("right", "flip(1)", "newer version"),
+        Binding("r", "regenerate", "regenerate"),
+        Binding("e", "edit", "edit"),
+    ]
+
+    def __init__(self, message: ShownMessage) -> None:
+        self.message = message
+        self.text = message.content
+        super().__init__(self._render_all(), id=f"m{message.id}", classes=message.role)
+
+    def _render_all(self) -> Text:
+        m = self.message
+        out = Text(m.role, _ROLE_STYLE.get(m.role, "bold"))
+        if m.model:
+            out.append(f" · {m.model}", "italic")
+        out.append(" · " + m.created_at.astimezone().strftime("%Y-%m-%d %H:%M"), "dim")
+        if m.tokens is not None:
+            out.append(f" · {m.tokens} tokens", "dim")
+        if m.status != "complete":
+            out.append(f" · {m.status}", "bold red" if m.status == "error" else "yellow")
+        if len(m.versions) > 1:
+            out.append(f"  < {m.position}/{len(m.versions)} >", "bold reverse")
+        out.append("\n")
+        out.append(self.text)
+        if m.error:
+            out.append(f"\n[{m.error}]", "red")
+        return out
+
+    def add_chunk(self, chunk: str) -> None:
+        self.text += chunk
+        self.update(self._render_all())
+
+    def action_flip(self, step: int) -> None:
+        self.app_.flip_version(self.message, step)
+
+    def action_regenerate(self) -> None:
+        if self.message.role == "assistant":
+            self.app_.regenerate(self.message.id)
+
+    def action_edit(self) -> None:
+        if self.message.role == "user":
+            self.app_.start_edit(self.message)
+
+    @property
+    def app_(self) -> ChatApp:
+        app = self.app
+        assert isinstance(app, ChatApp)
+        return app
+
+
+class ChatApp(App[None]):
+    """The chat client on one store (``data``); ``models``: the models offered
+    (default: the echo model and the registry's, see :func:`available_models`)."""
+
+    TITLE = "localchat"
+    CSS = """
+    #sidebar { width: 36; border-right: solid $primary; }
+    #conversations { height: 1fr; }
+    #sidebar-mode { padding: 0 1; color: $text-muted; }
+    #main { width: 1fr; }
+    #conv-header { height: auto; }
+    #conv-title { width: 1fr; padding: 0 1; text-style: bold; }
+    #model { width: 28; }
+    #documents { padding: 0 1; color: $text-muted; height: auto; }
+    #messages { height: 1fr; }
+    MessageView { padding: 0 1; margin: 0 0 1 0; }
+    MessageView.user { background: $boost; }
+    MessageView:focus { background: $accent 20%; }
+    MessageView.hit { border-left: thick $warning; }
+    #composer { dock: bottom; }
+    """
+    BINDINGS = [
+        Binding("ctrl+n", "new_chat", "new chat", priority=True),
+        Binding("ctrl+f", "search", "search", priority=True),
+        Binding("escape", "stop", "stop reply"),
+        Binding("ctrl+r", "regenerate_last", "regenerate", priority=True),
+        Binding("ctrl+e", "edit_last", "edit", priority=True),
+        Binding("ctrl+l", "older", "older messages", priority=True),
+        Binding("ctrl+d", "documents", "documents", priority=True),
+        Binding("ctrl+u", "usage", "usage", priority=True),
+        Binding("ctrl+o", "data", "import/export", priority=True),
+        Binding("ctrl+t", "toggle_trash", "trash", priority=True),
+        Binding("ctrl+q", "quit", "quit"),
+    ]
+
+    def __init__(self, data: ChatData, models: Sequence[ChatModel] | None = None) -> None:
+        super().__init__()
+        self.data = data
+        self.models: dict[str, ChatModel] = {m.key: m for m in (models or [EchoModel()])}
+        self.model_key = next(iter(self.models), ECHO)
+        self.view: ConversationView | None = None  # the open conversation
+        self.sidebar_rows: list[SidebarRow] = []
+        self.sidebar_done = False  # every page of the current listing is loaded
+        self.trash_mode = False
+        self.editing: ShownMessage | None = None
+        self.streaming: int | None = None  # the reply being streamed
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="sidebar"):
+                yield Input(placeholder="filter: words or #tag", id="filter")
+                yield Label("Conversations", id="sidebar-mode")
+                yield OptionList(id="conversations")
+            with Vertical(id="main"):
+                with Horizontal(id="conv-header"):
+                    yield Label("No conversation: type below to start one", id="conv-title")
+                    yield Select([(k, k) for k in self.models], allow_blank=False, id="model")
+                yield Label("", id="documents")
+                yield VerticalScroll(id="messages")
+                yield Input(placeholder="Message (Enter sends)", id="composer")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#composer", Input).focus()
+        self.load_sidebar(reset=True, open_first=True)
+        self.load_models()
+
+    # -- workers: every store and model call runs in a thread ---------------------------
+
+    @work(thread=True, exclusive=True, group="models")
+    def load_models(self) -> None:
+        with self.data.store.read_session() as s:
+            found = available_models(s)
+        self.call_from_thread(self._add_models, found)
+
+    def _add_models(self, found: list[ChatModel]) -> None:
+        new = [m for m in found if m.key not in self.models]
+        if not new:
+            return
+        self.models.update({m.key: m for m in new})
+        select = self.query_one("#model", Select)
+        with self.prevent(Select.Changed):
+            select.set_options([(k, k) for k in self.models])
+            select.value = self.model_key
+
+    @work(thread=True, exclusive=True, group="sidebar")
+    def load_sidebar(self, reset: bool = False, open_first: bool = False) -> None:
+        query = self.query_one("#filter", Input).value.strip()
+        tag = query[1:] if query.startswith("#") and " " not in query else None
+        words = "" if tag is not None else query
+        if self.trash_mode:
+            rows, done = self.data.trash(), True
+        else:
+            offset = 0 if reset else len(self.sidebar_rows)
+            rows = self.data.sidebar(offset=offset, tag=tag or None, query=words)
+            done = len(rows) < PAGE or bool(words)
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._fill_sidebar, rows, reset, done, open_first)
+
+    def _fill_sidebar(
+        self, rows: list[SidebarRow], reset: bool, done: bool, open_first: bool
+    ) -> None:
+        listing = self.query_one("#conversations", OptionList)
+        if reset:
+            self.sidebar_rows = []
+            listing.clear_options()
+        self.sidebar_rows.extend(rows)
+        self.sidebar_done = done
+        listing.add_options([Option(_sidebar_prompt(r), id=str(r.id)) for r in rows])
+        if open_first and rows and self.view is None:
+            self.open_conversation(rows[0].id)
+        elif self.view is not None:
+            index = next((i for i, r in enumerate(self.sidebar_rows) if r.id == self.view.id), None)
+            if index is not None:
+                listing.highlighted = index
+
+    @work(thread=True, exclusive=True, group="conversation")
+    def open_conversation(
+        self, conv_id: int, focus: int | None = None, limit: int | None = None, in_context=False
+    ) -> None:
+        """Load a conversation's current branch (``in_context``: first make ``focus``'s
+        branch the current one, if it is not)."""
+        kwargs: dict[str, Any] = {"focus": focus} if limit is None else {"limit": limit}
+        view = self.data.conversation(conv_id, **kwargs)
+        if in_context and focus is not None and all(m.id != focus for m in view.messages):
+            self.data.show_message(focus)
+            view = self.data.conversation(conv_id, focus=focus)
+        if not get_current_worker().is_cancelled:
+            self.call_from_thread(self._show, view, focus)
+
+    async def _show(self, view: ConversationView, focus: int | None = None) -> None:
+        self.view = view
+        self.query_one("#conv-title", Label).update(
+            view.title + ("  " + " ".join(f"#{t}" for t in view.tags) if view.tags else "")
+        )
+        docs = ", ".join(d.filename for d in view.documents)
+        self.query_one("#documents", Label).update(f"documents: {docs}" if docs else "")
+        if view.model in self.models:
+            self.model_key = view.model
+            with self.prevent(Select.Changed):
+                self.query_one("#model", Select).value = view.model
+        box = self.query_one("#messages", VerticalScroll)
+        widgets: list[Static] = []
+        if view.older:
+            widgets.append(Static("… older messages: ctrl+l", id="older"))
+        widgets.extend(MessageView(m) for m in view.messages)
+        with self.batch_update():
+            await box.remove_children()
+            await box.mount_all(widgets)
+        if focus is not None and box.query(f"#m{focus}"):
+            hit = box.query_one(f"#m{focus}", MessageView)
+            hit.add_class("hit")
+            self.call_after_refresh(hit.scroll_visible, animate=False)
+        else:
+            self.call_after_refresh(box.scroll_end, animate=False)
+
+    @work(thread=True, group="reply")
+    def stream_answer(
+        self,
+        conv_id: int | None,
+        text: str | None = None,
+        *,
+        edit_of: int | None = None,
+        replaces: int | None = None,
+    ) -> None:
+        """Save the question (or its edit) and stream the model's reply into the store and the window."""
+        model = self.models.get(self.model_key) or EchoModel()
+        new_conv = conv_id is None
+        parent = None
+        if edit_of is not None and text is not None:
+            parent = self.data.edit(edit_of, text)
+        elif text is not None:
+            conv_id, parent = self.data.ask(conv_id, text, model.key)
+        assert conv_id is not None
+        if new_conv:
+            self.call_from_thread(self.load_sidebar, reset=True)
+
+        def started(reply_id: int) -> None:
+            view = self.data.conversation(conv_id)
+            self.call_from_thread(self._started, view, reply_id)
+
+        def chunk(reply_id: int, piece: str) -> None:
+            self.call_from_thread(self._chunk, reply_id, piece)
+
+        try:
+            outcome = self.data.reply(
+                conv_id, model, parent_id=parent, replaces=replaces, on_start=started,
+                on_chunk=chunk, stop=self._stop,
+            )  # fmt: skip
+        finally:
+            self.call_from_thread(self._finished)
+        if outcome.status == "error":
+            self.call_from_thread(self.notify, outcome.error or "error", severity="error")
+        self.call_from_thread(self.open_conversation, conv_id)
+        self.call_from_thread(self.load_sidebar, reset=True)
+
+    async def _started(self, view: ConversationView, reply_id: int) -> None:
+        self.streaming = reply_id
+        if self.view is None or self.view.id == view.id:
+            await self._show(view)
+
+    def _chunk(self, reply_id: int, piece: str) -> None:
+        found = self.query(f"#m{reply_id}")
+        if found:
+            widget = found.first(MessageView)
+            widget.add_chunk(piece)
+            self.query_one("#messages", VerticalScroll).scroll_end(animate=False)
+
+    def _finished(self) -> None:
+        self.streaming = None
+        self._stop.clear()
+
+    # -- events and actions --------------------------------------------------------------
+
+    @on(OptionList.OptionSelected, "#conversations")
+    def _conversation_chosen(self, event: OptionList.OptionSelected) -> None:
+        if event.option_id is not None:
+            self.open_conversation(int(event.option_id))
+
+    @on(OptionList.OptionHighlighted, "#conversations")
+    def _near_the_end(self, event: OptionList.OptionHighlighted) -> None:
+        if not self.sidebar_done and event.option_index >= len(self.sidebar_rows) - 20:
+            self.sidebar_done = True  # until the next page arrives
+            self.load_sidebar()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self.load_sidebar(reset=True)
+
+    @on(Select.Changed, "#model")
+    def _model_chosen(self, event: Select.Changed) -> None:
+        self.model_key = str(event.value)
+        if self.view is not None:
+            self._write(self.data.set_model, self.view.id, self.model_key)
+
+    @work(thread=True, group="writes")
+    def _write(self, fn: Any, *args: Any, reload: str = "") -> None:
+        """Run a small write off the UI thread; ``reload``: "sidebar", "conversation", "both"."""
+        fn(*args)
+        if reload in ("sidebar", "both"):
+            self.call_from_thread(self.load_sidebar, reset=True)
+        if reload in ("conversation", "both") and self.view is not None:
+            self.call_from_thread(self.open_conversation, self.view.id)
+
+    @on(Input.Submitted, "#composer")
+    def _send(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text or self.streaming is not None:
+            return
+        event.input.value = ""
+        event.input.placeholder = "Message (Enter sends)"
+        if self.editing is not None:
+            edited, self.editing = self.editing, None
+            self.stream_answer(self.view.id if self.view else None, text, edit_of=edited.id)
+        else:
+            self.stream_answer(self.view.id if self.view else None, text)
+
+    def action_stop(self) -> None:
+        if self.streaming is not None:
+            self._stop.set()
+        elif self.editing is not None:
+            self.editing = None
+            composer = self.query_one("#composer", Input)
+            composer.value, composer.placeholder = "", "Message (Enter sends)"
+
+    def action_new_chat(self) -> None:
+        self.view = None
+        self.query_one("#messages", VerticalScroll).remove_children()
+        self.query_one("#conv-title", Label).update("New conversation: type below")
+        self.query_one("#documents", Label).update("")
+        self.query_one("#composer", Input).focus()
+
+    def flip_version(self, message: ShownMessage, step: int) -> None:
+        if self.view is not None and len(message.versions) > 1 and self.streaming is None:
+            self._write(self.data.flip, message, step, reload="conversation")
+
+    def regenerate(self, message_id: int) -> None:
+        if self.view is not None and self.streaming is None:
+            self.stream_answer(self.view.id, replaces=message_id)
+
+    def start_edit(self, message: ShownMessage) -> None:
+        self.editing = message
+        composer = self.query_one("#composer", Input)
+        composer.value = message.content
+        composer.placeholder = "Edit: Enter saves a new version, Esc cancels"
+        composer.focus()
+
+    def _last(self, role: str) -> ShownMessage | None:
+        shown = self.view.messages if self.view else []
+        return next((m for m in reversed(shown) if m.role == role), None)
+
+    def action_regenerate_last(self) -> None:
+        last = self._last("assistant")
+        if last is not None:
+            self.regenerate(last.id)
+
+    def action_edit_last(self) -> None:
+        last = self._last("user")
+        if last is not None:
+            self.start_edit(last)
+
+    def action_older(self) -> None:
+        if self.view is not None and self.view.older:
+            self.open_conversation(self.view.id, limit=len(self.view.messages) * 4)
+
+    def action_toggle_trash(self) -> None:
+        self.trash_mode = not self.trash_mode
+        self.query_one("#sidebar-mode", Label).update(
+            "Trash (d restores)" if self.trash_mode else "Conversations"
+        )
+        self.load_sidebar(reset=True)
+
+    def _highlighted_row(self) -> SidebarRow | None:
+        index = self.query_one("#conversations", OptionList).highlighted
+        return self.sidebar_rows[index] if index is not None and index < len(self.sidebar_rows) else None
+
+    def on_key(self, event: Any) -> None:
+        """Sidebar keys: p pins, d trashes (restores in the trash), t edits tags."""
+        if not isinstance(self.focused, OptionList) or self.focused.id != "conversations":
+            return
+        row = self._highlighted_row()
+        if row is None or event.key not in ("p", "d", "t"):
+            return
+        event.stop()
+        if event.key == "p" and not row.trashed:
+            self._write(self.data.set_pinned, row.id, not row.pinned, reload="sidebar")
+        elif event.key == "d":
+            self._write(self.data.set_trashed, row.id, not row.trashed, reload="sidebar")
+        elif event.key == "t":
+            def tags(value: str | None) -> None:
+                if value is not None:
+                    names = [t.lstrip("#") for t in value.replace(",", " ").split() if t.strip("#")]
+                    self._write(self.data.set_tags, row.id, names, reload="both")
+
+            self.push_screen(PromptScreen("Tags (space separated)", " ".join(row.tags)), tags)
+
+    def action_search(self) -> None:
+        def chosen(hit: SearchResult | None) -> None:
+            if hit is not None:
+                self.open_conversation(hit.conversation_id, focus=hit.message_id, in_context=True)
+
+        self.push_screen(SearchScreen(self.data), chosen)
+
+    def action_documents(self) -> None:
+        if self.view is not None:
+            self.push_screen(
+                DocumentsScreen(self.data, self.view.id, self.view.documents),
+                lambda _: self.open_conversation(self.view.id) if self.view else None,
+            )
+
+    def action_usage(self) -> None:
+        self.push_screen(UsageScreen(self.data))
+
+    def action_data(self) -> None:
+        self.push_screen(DataScreen(self.data), lambda _: self.load_sidebar(reset=True))
+
+
+def run(db: str | None = None, app_name: str = "localchat") -> int:
+    """Open the store and run the app until the user quits (``localchat chat``)."""
+    ChatApp(ChatData.open(db, app_name=app_name)).run()
+    return 0
