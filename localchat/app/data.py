@@ -7,7 +7,8 @@
     conv_id = data.new_conversation("First chat", "echo")
     data.send(conv_id, "hello there", EchoModel())     # the question, then the streamed reply
     view = data.conversation(conv_id)                  # the current branch, ready to draw
-    [(m.role, m.content) for m in view.messages]       # [('user', 'hello there'), ('assistant', 'hello there')]
+    [(m.role, m.content) for m in view.messages]
+    # [('user', 'hello there'), ('assistant', 'hello there')]
 
 No Textual here: the screens (``ui.py``, ``screens.py``) call these functions
 from worker threads, so this module is the embedding guide in one file. Every
@@ -118,7 +119,7 @@ class ShownMessage:
 
 @dataclass
 class ConversationView:
-    """The open conversation: its current branch (the last ``WINDOW`` messages unless more asked)."""
+    """The open conversation: its current branch (its last ``WINDOW`` messages, or more)."""
 
     id: int
     title: str
@@ -126,6 +127,7 @@ class ConversationView:
     tags: list[str]
     messages: list[ShownMessage] = field(default_factory=list)
     older: bool = False  # the branch goes further back than what is loaded
+    leaf_id: int | None = None  # the branch's last message (hidden ones too): new ones go below
     documents: list[DocumentRow] = field(default_factory=list)
 
 
@@ -160,6 +162,18 @@ class ReplyOutcome:
 def _title(text: str) -> str:
     words = " ".join(text.split())
     return (words[:60] + "…") if len(words) > 60 else (words or "New chat")
+
+
+def _imported_leaf(conv: Any) -> int | None:
+    """An imported conversation the app never moved: the message its source marked as the
+    one last seen (``metadata["current"]``, from ChatGPT's ``current_node``), if any."""
+    if conv.current_leaf_id is not None or conv.external_id is None:
+        return None
+    query = Message.select(Message.id, Message.metadata).where(Message.conversation == conv.id)
+    for mid, meta in query.order_by(Message.id.desc()).tuples().iterator():
+        if isinstance(meta, dict) and meta.get("current") is True:
+            return int(mid)
+    return None
 
 
 def _shown(m: Message) -> bool:
@@ -226,9 +240,14 @@ class ChatData:
     @staticmethod
     def _row(c: Any, trashed: bool = False) -> SidebarRow:
         return SidebarRow(
-            c.id, c.title or "(untitled)", bool(c.pinned), list(c.tags or []), c.updated_at,
-            c.default_model, trashed,
-        )  # fmt: skip
+            c.id,
+            c.title or "(untitled)",
+            bool(c.pinned),
+            list(c.tags or []),
+            c.updated_at,
+            c.default_model,
+            trashed,
+        )
 
     def set_trashed(self, conv_id: int, trashed: bool) -> None:
         with self.store.session() as s:
@@ -262,15 +281,25 @@ class ChatData:
             if conv is None:
                 return ConversationView(conv_id, "(deleted)", None, [])
             fetch = None if limit is None else limit + 1
-            branch = list_messages_for_conversation(s, conv.id, limit=fetch, latest=True)
+            leaf = _imported_leaf(conv) if focus is None else None
+            if leaf is not None:  # ChatGPT's current_node: the leaf the user last saw there
+                branch = get_thread(s, leaf, limit=fetch)
+            else:
+                branch = list_messages_for_conversation(s, conv.id, limit=fetch, latest=True)
             if focus is not None and all(m.id != focus for m in branch):
                 branch = list_messages_for_conversation(s, conv.id, limit=None, latest=True)
                 limit = None
             older = limit is not None and len(branch) > limit
             if older:
                 branch = branch[1:]
-            view = ConversationView(conv.id, conv.title or "(untitled)", conv.default_model,
-                                    list(conv.tags or []), older=older)  # fmt: skip
+            view = ConversationView(
+                conv.id,
+                conv.title or "(untitled)",
+                conv.default_model,
+                list(conv.tags or []),
+                older=older,
+            )
+            view.leaf_id = branch[-1].id if branch else None
             view.messages = self._decorate(conv.id, [m for m in branch if _shown(m)])
             view.documents = [
                 DocumentRow(d.id, d.filename, d.size, d.mime_type)
@@ -283,14 +312,12 @@ class ChatData:
         """Token counts and versions of the branch's messages (two queries, inside the
         caller's read session)."""
         ids = [m.id for m in branch]
-        tokens = dict(
-            Response.select(Response.message, Response.tokens_total)
-            .where(Response.message.in_(ids))
-            .tuples()
-        )
+        responses: Any = Response.select(Response.message, Response.tokens_total)
+        tokens: dict[int, int | None] = dict(responses.where(Response.message.in_(ids)).tuples())
         parents = {m.parent_id for m in branch}
         siblings: dict[int | None, list[int]] = {}
-        query = Message.select(Message.id, Message.parent).where(Message.conversation == conv_id)
+        query: Any = Message.select(Message.id, Message.parent)
+        query = query.where(Message.conversation == conv_id)
         known = [p for p in parents if p is not None]
         cond = Message.parent.in_(known)
         if None in parents:
@@ -299,9 +326,17 @@ class ChatData:
             siblings.setdefault(parent, []).append(mid)
         return [
             ShownMessage(
-                m.id, m.parent_id, m.role, m.content, m.model, m.created_at, m.status, m.error,
-                tokens.get(m.id), tuple(siblings.get(m.parent_id, [m.id])),
-            )  # fmt: skip
+                m.id,
+                m.parent_id,
+                m.role,
+                m.content,
+                m.model,
+                m.created_at,
+                m.status,
+                m.error,
+                tokens.get(m.id),
+                tuple(siblings.get(m.parent_id, [m.id])),
+            )
             for m in branch
         ]
 
@@ -324,13 +359,16 @@ class ChatData:
         with self.store.session() as s:
             return int(create_conversation(s, title=title, default_model=model_key).id)
 
-    def ask(self, conv_id: int | None, text: str, model_key: str) -> tuple[int, int]:
-        """Save the user's message (a new conversation when ``conv_id`` is None, titled
-        after it); ``(conversation id, message id)``."""
+    def ask(
+        self, conv_id: int | None, text: str, model_key: str, parent_id: int | None = None
+    ) -> tuple[int, int]:
+        """Save the user's message below ``parent_id`` (default: the current leaf); a new
+        conversation, titled after it, when ``conv_id`` is None. Returns both ids."""
         with self.store.session() as s:
             if conv_id is None:
-                conv_id = int(create_conversation(s, title=_title(text), default_model=model_key).id)
-            return conv_id, int(add_message(s, conv_id, "user", text).id)
+                conv = create_conversation(s, title=_title(text), default_model=model_key)
+                conv_id = int(conv.id)
+            return conv_id, int(add_message(s, conv_id, "user", text, parent_id=parent_id).id)
 
     def edit(self, message_id: int, text: str) -> int:
         """A new version of a (user) message; it becomes the current leaf."""
@@ -392,10 +430,13 @@ class ChatData:
         if stream.status == "complete" and model.usage:
             with self.store.session() as s:
                 record_response(
-                    s, stream.id, model.key, model.usage.get("prompt_tokens"),
+                    s,
+                    stream.id,
+                    model.key,
+                    model.usage.get("prompt_tokens"),
                     model.usage.get("completion_tokens"),
                     completion_time_ms=int((time.monotonic() - started) * 1000),
-                )  # fmt: skip
+                )
         return ReplyOutcome(stream.id, stream.status)
 
     # -- search --------------------------------------------------------------------------
@@ -407,8 +448,13 @@ class ChatData:
         with self.store.read_session() as s:
             hits = search_messages(s, query, limit=limit, markers=MARKERS)
             return [
-                SearchResult(h.conversation.id, h.message.id, h.conversation.title or "(untitled)",
-                             h.message.role, h.snippet)  # fmt: skip
+                SearchResult(
+                    h.conversation.id,
+                    h.message.id,
+                    h.conversation.title or "(untitled)",
+                    h.message.role,
+                    h.snippet,
+                )
                 for h in hits
             ]
 
@@ -456,4 +502,3 @@ class ChatData:
     def backup(self, where: str | os.PathLike[str] | None = None) -> BackupResult:
         """A backup archive (zip) of the store into ``where`` (a file or a folder)."""
         return backup_store(where, self.store.path)
-

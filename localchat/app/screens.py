@@ -9,6 +9,8 @@ Like the main screen, each loads and writes in thread workers through
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,8 +24,14 @@ from textual.worker import get_current_worker
 from ..errors import LocalchatError
 from .data import MARKERS, ChatData, DocumentRow, SearchResult
 
-__all__ = ["highlighted", "PromptScreen", "SearchScreen", "DocumentsScreen", "UsageScreen",
-           "DataScreen"]  # fmt: skip
+__all__ = [
+    "highlighted",
+    "PromptScreen",
+    "SearchScreen",
+    "DocumentsScreen",
+    "UsageScreen",
+    "DataScreen",
+]
 
 _CSS = """
 {name} {{ align: center middle; }}
@@ -48,7 +56,7 @@ def highlighted(snippet: str) -> Text:
     return out
 
 
-class _Modal(ModalScreen[object]):
+class _Modal(ModalScreen[Any]):
     BINDINGS = [Binding("escape", "dismiss(None)", "close")]
 
 
@@ -142,7 +150,7 @@ class DocumentsScreen(_Modal):
         return Option(f"{d.filename}  ({d.size or 0} bytes, {d.mime_type or '?'})")
 
     @on(Input.Submitted, "#attach")
-    def _attach(self, event: Input.Submitted) -> None:
+    def _attach_path(self, event: Input.Submitted) -> None:
         if event.value.strip():
             self.attach(event.value.strip())
 
@@ -199,13 +207,27 @@ class UsageScreen(_Modal):
     def load(self) -> None:
         report = self.data.usage("day")
         rows = [
-            (r["period"], r["model"] or "?", r["messages"], r["tokens_prompt"],
-             r["tokens_completion"], r["tokens_total"])
+            (
+                r["period"],
+                r["model"] or "?",
+                r["messages"],
+                r["tokens_prompt"],
+                r["tokens_completion"],
+                r["tokens_total"],
+            )
             for r in report.responses
-        ]  # fmt: skip
+        ]
         total = report.totals["responses"]
-        rows.append(("total", "", total["messages"], total["tokens_prompt"],
-                     total["tokens_completion"], total["tokens_total"]))  # fmt: skip
+        rows.append(
+            (
+                "total",
+                "",
+                total["messages"],
+                total["tokens_prompt"],
+                total["tokens_completion"],
+                total["tokens_total"],
+            )
+        )
         self.app.call_from_thread(self.query_one(DataTable).add_rows, rows)
 
 
@@ -221,8 +243,9 @@ class DataScreen(_Modal):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("A file or folder path:")
-            yield Input(placeholder="conversations.json / export.zip / logs.db / x.jsonl",
-                        id="path")  # fmt: skip
+            yield Input(
+                placeholder="conversations.json / export.zip / logs.db / x.jsonl", id="path"
+            )
             with Horizontal():
                 yield Button("Import", id="import", variant="primary")
                 yield Button("Export (JSON Lines)", id="export")

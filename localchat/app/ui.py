@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from rich.text import Text
 from textual import on, work
@@ -205,7 +205,7 @@ class ChatApp(App[None]):
             rows, done = self.data.trash(), True
         else:
             offset = 0 if reset else len(self.sidebar_rows)
-            rows = self.data.sidebar(offset=offset, tag=tag or None, query=words)
+            rows = self.data.sidebar(offset=offset, limit=PAGE, tag=tag or None, query=words)
             done = len(rows) < PAGE or bool(words)
         if not get_current_worker().is_cancelled:
             self.call_from_thread(self._fill_sidebar, rows, reset, done, open_first)
@@ -239,7 +239,7 @@ class ChatApp(App[None]):
             self.data.show_message(focus)
             view = self.data.conversation(conv_id, focus=focus)
         if not get_current_worker().is_cancelled:
-            self.call_from_thread(self._show, view, focus)
+            self.call_from_thread(cast(Any, self._show), view, focus)  # waits until drawn
 
     async def _show(self, view: ConversationView, focus: int | None = None) -> None:
         self.view = view
@@ -275,31 +275,37 @@ class ChatApp(App[None]):
         *,
         edit_of: int | None = None,
         replaces: int | None = None,
+        below: int | None = None,
     ) -> None:
-        """Save the question (or its edit) and stream the model's reply into the store and the window."""
+        """Save the question (or its edit), then stream the reply into the store and the window."""
         model = self.models.get(self.model_key) or EchoModel()
         new_conv = conv_id is None
         parent = None
         if edit_of is not None and text is not None:
             parent = self.data.edit(edit_of, text)
         elif text is not None:
-            conv_id, parent = self.data.ask(conv_id, text, model.key)
+            conv_id, parent = self.data.ask(conv_id, text, model.key, parent_id=below)
         assert conv_id is not None
         if new_conv:
             self.call_from_thread(self.load_sidebar, reset=True)
 
         def started(reply_id: int) -> None:
             view = self.data.conversation(conv_id)
-            self.call_from_thread(self._started, view, reply_id)
+            self.call_from_thread(cast(Any, self._started), view, reply_id)
 
         def chunk(reply_id: int, piece: str) -> None:
             self.call_from_thread(self._chunk, reply_id, piece)
 
         try:
             outcome = self.data.reply(
-                conv_id, model, parent_id=parent, replaces=replaces, on_start=started,
-                on_chunk=chunk, stop=self._stop,
-            )  # fmt: skip
+                conv_id,
+                model,
+                parent_id=parent,
+                replaces=replaces,
+                on_start=started,
+                on_chunk=chunk,
+                stop=self._stop,
+            )
         finally:
             self.call_from_thread(self._finished)
         if outcome.status == "error":
@@ -365,8 +371,10 @@ class ChatApp(App[None]):
         if self.editing is not None:
             edited, self.editing = self.editing, None
             self.stream_answer(self.view.id if self.view else None, text, edit_of=edited.id)
+        elif self.view is not None:
+            self.stream_answer(self.view.id, text, below=self.view.leaf_id)
         else:
-            self.stream_answer(self.view.id if self.view else None, text)
+            self.stream_answer(None, text)
 
     def action_stop(self) -> None:
         if self.streaming is not None:
@@ -425,7 +433,11 @@ class ChatApp(App[None]):
 
     def _highlighted_row(self) -> SidebarRow | None:
         index = self.query_one("#conversations", OptionList).highlighted
-        return self.sidebar_rows[index] if index is not None and index < len(self.sidebar_rows) else None
+        return (
+            self.sidebar_rows[index]
+            if index is not None and index < len(self.sidebar_rows)
+            else None
+        )
 
     def on_key(self, event: Any) -> None:
         """Sidebar keys: p pins, d trashes (restores in the trash), t edits tags."""
@@ -440,6 +452,7 @@ class ChatApp(App[None]):
         elif event.key == "d":
             self._write(self.data.set_trashed, row.id, not row.trashed, reload="sidebar")
         elif event.key == "t":
+
             def tags(value: str | None) -> None:
                 if value is not None:
                     names = [t.lstrip("#") for t in value.replace(",", " ").split() if t.strip("#")]
@@ -458,14 +471,21 @@ class ChatApp(App[None]):
         if self.view is not None:
             self.push_screen(
                 DocumentsScreen(self.data, self.view.id, self.view.documents),
-                lambda _: self.open_conversation(self.view.id) if self.view else None,
+                self._reopen,
             )
+
+    def _reopen(self, _: object = None) -> None:
+        if self.view is not None:
+            self.open_conversation(self.view.id)
 
     def action_usage(self) -> None:
         self.push_screen(UsageScreen(self.data))
 
     def action_data(self) -> None:
-        self.push_screen(DataScreen(self.data), lambda _: self.load_sidebar(reset=True))
+        self.push_screen(DataScreen(self.data), self._reload_sidebar)
+
+    def _reload_sidebar(self, _: object = None) -> None:
+        self.load_sidebar(reset=True)
 
 
 def run(db: str | None = None, app_name: str = "localchat") -> int:
