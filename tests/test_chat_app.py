@@ -26,10 +26,12 @@ from localchat.models import Conversation, Document, Message  # noqa: E402
 from localchat.repository import (  # noqa: E402
     add_message,
     add_sibling,
+    append_to_reply,
     create_conversation,
     get_current_leaf,
     list_messages_for_conversation,
     list_versions,
+    start_reply,
 )
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "imports" / "chatgpt-sample"
@@ -454,3 +456,20 @@ def test_a_conversation_opens_on_its_last_messages_and_loads_older_ones(data: Ch
     drive(ChatApp(data), script)
     with data.store.read_session() as s:
         assert len(list_messages_for_conversation(s, conv.id, limit=None, latest=True)) == 100
+
+
+def test_a_reply_a_crash_left_streaming_opens_as_incomplete(data: ChatData) -> None:
+    with data.store.session() as s:
+        conv = create_conversation(s, title="Crashed")
+        add_message(s, conv.id, "user", "go on")
+        reply = start_reply(s, conv.id, model="echo")
+        append_to_reply(s, reply.id, "Half of it")
+
+    async def script(pilot: Pilot) -> None:
+        assert pilot.app.recovered.is_set()
+        pilot.app.open_conversation(conv.id)  # it may have been drawn before the clean-up
+        await settle(pilot)
+        assert "incomplete" in shown(pilot.app)[-1]
+
+    drive(ChatApp(data), script)
+    assert (rows(data)[-1].status, rows(data)[-1].content) == ("incomplete", "Half of it")

@@ -3,7 +3,8 @@
     from localchat.app.data import ChatData
     from localchat.app.llm import EchoModel
 
-    data = ChatData.open("chat.db")                      # open_store + upgrade + crash clean-up
+    data = ChatData.open("chat.db")                    # open_store + upgrade
+    data.recover()                                     # replies a crash left streaming
     conv_id = data.new_conversation("First chat", "echo")
     data.send(conv_id, "hello there", EchoModel())     # the question, then the streamed reply
     view = data.conversation(conv_id)                  # the current branch, ready to draw
@@ -196,17 +197,23 @@ class ChatData:
     def open(
         cls, db: str | os.PathLike[str] | None = None, *, app_name: str = DEFAULT_APP_NAME
     ) -> ChatData:
-        """The per-user store of ``app_name`` (or the file / URL ``db``), migrated, with
-        replies a crash left ``streaming`` marked ``incomplete``."""
+        """The per-user store of ``app_name`` (or the file / URL ``db``), migrated.
+
+        Call :meth:`recover` before the first reply streams (the app does it
+        in a worker while the sidebar loads: it scans every message).
+        """
         target = os.fspath(db) if db is not None else None
         if target is not None and "://" in target:
             store = open_store(url=target, app_name=app_name)
         else:
             store = open_store(target, app_name=app_name)
         store.upgrade()
-        with store.session() as s:
-            mark_interrupted_replies(s)
         return cls(store)
+
+    def recover(self) -> int:
+        """Mark replies a crash left ``streaming`` as ``incomplete``; how many there were."""
+        with self.store.session() as s:
+            return mark_interrupted_replies(s)
 
     # -- the sidebar -----------------------------------------------------------------
 

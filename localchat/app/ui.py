@@ -150,12 +150,14 @@ class ChatApp(App[None]):
         self.models: dict[str, ChatModel] = {m.key: m for m in (models or [EchoModel()])}
         self.model_key = next(iter(self.models), ECHO)
         self.view: ConversationView | None = None  # the open conversation
+        self.drawn: int | None = None  # the conversation whose messages are mounted
         self.sidebar_rows: list[SidebarRow] = []
         self.sidebar_done = False  # every page of the current listing is loaded
         self.trash_mode = False
         self.editing: ShownMessage | None = None
         self.streaming: int | None = None  # the reply being streamed
         self._stop = threading.Event()
+        self.recovered = threading.Event()  # set once the start-up clean-up is done
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -176,7 +178,16 @@ class ChatApp(App[None]):
     def on_mount(self) -> None:
         self.query_one("#composer", Input).focus()
         self.load_sidebar(reset=True, open_first=True)
+        self.recover()
         self.load_models()
+
+    @work(thread=True, group="start")
+    def recover(self) -> None:
+        """Replies a crash left streaming become incomplete, before anything streams."""
+        try:
+            self.data.recover()
+        finally:
+            self.recovered.set()
 
     # -- workers: every store and model call runs in a thread ---------------------------
 
@@ -266,6 +277,7 @@ class ChatApp(App[None]):
             self.call_after_refresh(hit.scroll_visible, animate=False)
         else:
             self.call_after_refresh(box.scroll_end, animate=False)
+        self.drawn = view.id
 
     @work(thread=True, group="reply")
     def stream_answer(
@@ -279,6 +291,7 @@ class ChatApp(App[None]):
     ) -> None:
         """Save the question (or its edit), then stream the reply into the store and the window."""
         model = self.models.get(self.model_key) or EchoModel()
+        self.recovered.wait()
         new_conv = conv_id is None
         parent = None
         if edit_of is not None and text is not None:
