@@ -77,3 +77,13 @@ def test_the_chat_window_benchmark_runs_small_and_checks_its_own_results(capsys)
                                    "--opens", "5"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "found by search: True" in out and "current branch" in out
+
+
+def test_the_chat_app_benchmark_opens_and_switches_on_a_small_store(capsys) -> None:
+    pytest.importorskip("textual", reason="the chat app needs the app extra")
+    from benchmarks import bench_chat_app
+
+    assert bench_chat_app.main(["--conversations", "12", "--messages", "240",
+                                "--switches", "4"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "open to a usable sidebar (12 rows)" in out and "switch conversations" in out

@@ -473,3 +473,18 @@ def test_a_reply_a_crash_left_streaming_opens_as_incomplete(data: ChatData) -> N
 
     drive(ChatApp(data), script)
     assert (rows(data)[-1].status, rows(data)[-1].content) == ("incomplete", "Half of it")
+
+
+def test_the_screenshot_script_draws_every_screen(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    script = root / "scripts" / "chat_app_screenshots.py"
+    proc = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=root)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("conversation", "search", "documents", "usage"):
+        svg = (tmp_path / f"{name}.svg").read_text(encoding="utf-8")
+        assert svg.startswith("<svg") and "localchat" in svg
+    assert "&lt;&#160;2/2&#160;&gt;" in (tmp_path / "conversation.svg").read_text(encoding="utf-8")

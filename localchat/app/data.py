@@ -77,7 +77,7 @@ __all__ = [
 #: Conversations the sidebar loads at a time (more as the user scrolls down).
 PAGE = 200
 #: Messages of the current branch a conversation opens on (older ones on demand).
-WINDOW = 60
+WINDOW = 24
 #: Search highlights: private-use characters the screens turn into styles.
 MARKERS = ("\ue000", "\ue001")
 #: Messages of the branch sent to the model as context.
