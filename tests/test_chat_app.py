@@ -19,7 +19,7 @@ pytest.importorskip("textual", reason="the chat app needs the app extra: pip ins
 
 from textual.widgets import Input, OptionList, Static  # noqa: E402
 
-from localchat.app.data import ChatData  # noqa: E402
+from localchat.app.data import WINDOW, ChatData  # noqa: E402
 from localchat.app.llm import EchoModel, ModelError  # noqa: E402
 from localchat.app.ui import ChatApp, MessageView  # noqa: E402
 from localchat.models import Conversation, Document, Message  # noqa: E402
@@ -447,8 +447,8 @@ def test_a_conversation_opens_on_its_last_messages_and_loads_older_ones(data: Ch
 
     async def script(pilot: Pilot) -> None:
         app = pilot.app
-        assert app.view.older and len(app.view.messages) == 60
-        assert shown(app)[0].rstrip().endswith("message 40")
+        assert app.view.older and len(app.view.messages) == WINDOW
+        assert shown(app)[0].rstrip().endswith(f"message {100 - WINDOW}")
         await pilot.press("ctrl+l")
         await settle(pilot)
         assert not app.view.older and len(app.view.messages) == 100

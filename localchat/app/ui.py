@@ -30,7 +30,8 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, Select, St
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from .data import PAGE, ChatData, ConversationView, SearchResult, ShownMessage, SidebarRow
+from ..errors import LocalchatError
+from .data import PAGE, WINDOW, ChatData, ConversationView, SearchResult, ShownMessage, SidebarRow
 from .llm import ECHO, ChatModel, EchoModel, available_models
 from .screens import DataScreen, DocumentsScreen, PromptScreen, SearchScreen, UsageScreen
 
@@ -155,7 +156,7 @@ class ChatApp(App[None]):
         self.sidebar_done = False  # every page of the current listing is loaded
         self.trash_mode = False
         self.editing: ShownMessage | None = None
-        self.streaming: int | None = None  # the reply being streamed
+        self.streaming: int | None = None  # the reply being streamed (0: about to start)
         self._stop = threading.Event()
         self.recovered = threading.Event()  # set once the start-up clean-up is done
 
@@ -290,41 +291,61 @@ class ChatApp(App[None]):
         below: int | None = None,
     ) -> None:
         """Save the question (or its edit), then stream the reply into the store and the window."""
+        try:
+            conv_id = self._answer(conv_id, text, edit_of, replaces, below)
+        except LocalchatError as exc:  # the store said no (busy, full, read-only): say so
+            self.call_from_thread(self.notify, str(exc), severity="error")
+        finally:
+            self.call_from_thread(self._finished)
+        if conv_id is not None:
+            self.call_from_thread(self._replied, conv_id)
+
+    def _answer(
+        self,
+        conv_id: int | None,
+        text: str | None,
+        edit_of: int | None,
+        replaces: int | None,
+        below: int | None,
+    ) -> int:
         model = self.models.get(self.model_key) or EchoModel()
         self.recovered.wait()
-        new_conv = conv_id is None
         parent = None
         if edit_of is not None and text is not None:
             parent = self.data.edit(edit_of, text)
         elif text is not None:
+            new_conv = conv_id is None
             conv_id, parent = self.data.ask(conv_id, text, model.key, parent_id=below)
+            if new_conv:
+                self.call_from_thread(self.load_sidebar, reset=True)
         assert conv_id is not None
-        if new_conv:
-            self.call_from_thread(self.load_sidebar, reset=True)
+        shown = conv_id
 
         def started(reply_id: int) -> None:
-            view = self.data.conversation(conv_id)
+            view = self.data.conversation(shown)
             self.call_from_thread(cast(Any, self._started), view, reply_id)
 
         def chunk(reply_id: int, piece: str) -> None:
             self.call_from_thread(self._chunk, reply_id, piece)
 
-        try:
-            outcome = self.data.reply(
-                conv_id,
-                model,
-                parent_id=parent,
-                replaces=replaces,
-                on_start=started,
-                on_chunk=chunk,
-                stop=self._stop,
-            )
-        finally:
-            self.call_from_thread(self._finished)
+        outcome = self.data.reply(
+            conv_id,
+            model,
+            parent_id=parent,
+            replaces=replaces,
+            on_start=started,
+            on_chunk=chunk,
+            stop=self._stop,
+        )
         if outcome.status == "error":
             self.call_from_thread(self.notify, outcome.error or "error", severity="error")
-        self.call_from_thread(self.open_conversation, conv_id)
-        self.call_from_thread(self.load_sidebar, reset=True)
+        return conv_id
+
+    def _replied(self, conv_id: int) -> None:
+        """Redraw the conversation (versions, tokens) unless the user moved on; the sidebar."""
+        if self.view is None or self.view.id == conv_id:
+            self.open_conversation(conv_id)
+        self.load_sidebar(reset=True)
 
     async def _started(self, view: ConversationView, reply_id: int) -> None:
         self.streaming = reply_id
@@ -377,8 +398,12 @@ class ChatApp(App[None]):
     @on(Input.Submitted, "#composer")
     def _send(self, event: Input.Submitted) -> None:
         text = event.value.strip()
-        if not text or self.streaming is not None:
+        if self.streaming is not None:
+            self.notify("A reply is still streaming (Esc stops it).")
             return
+        if not text:
+            return
+        self.streaming = 0  # until the reply exists
         event.input.value = ""
         event.input.placeholder = "Message (Enter sends)"
         if self.editing is not None:
@@ -410,6 +435,7 @@ class ChatApp(App[None]):
 
     def regenerate(self, message_id: int) -> None:
         if self.view is not None and self.streaming is None:
+            self.streaming = 0
             self.stream_answer(self.view.id, replaces=message_id)
 
     def start_edit(self, message: ShownMessage) -> None:
@@ -435,7 +461,7 @@ class ChatApp(App[None]):
 
     def action_older(self) -> None:
         if self.view is not None and self.view.older:
-            self.open_conversation(self.view.id, limit=len(self.view.messages) * 4)
+            self.open_conversation(self.view.id, limit=len(self.view.messages) + 4 * WINDOW)
 
     def action_toggle_trash(self) -> None:
         self.trash_mode = not self.trash_mode
