@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("textual", reason="the chat app needs the app extra: pip install '.[app]'")
 
 from textual.widgets import Input, OptionList, Static  # noqa: E402
+from textual.worker import WorkerFailed  # noqa: E402
 
 from localchat.app.data import WINDOW, ChatData  # noqa: E402
 from localchat.app.llm import EchoModel, ModelError  # noqa: E402
@@ -46,12 +47,15 @@ def data(tmp_path: Path) -> ChatData:
     return ChatData.open(tmp_path / "chat.db")
 
 
-def drive(app: ChatApp, script: Callable[[Pilot], Awaitable[None]]) -> None:
+def drive(app: ChatApp, script: Callable[[Pilot], Awaitable[None]], failures: int = 0) -> None:
+    """Run ``script`` on the app; no worker may fail (but ``failures`` of them)."""
+
     async def main() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             await settle(pilot)
             await script(pilot)
             await settle(pilot)
+            assert len(app.failures) == failures, app.failures
 
     asyncio.run(main())
 
@@ -59,7 +63,10 @@ def drive(app: ChatApp, script: Callable[[Pilot], Awaitable[None]]) -> None:
 async def settle(pilot: Pilot) -> None:
     """Wait until no worker runs (workers start workers: loop until quiet)."""
     for _ in range(100):
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerFailed:  # the app shows it (see the store error test)
+            pass
         await pilot.pause()
         if not any(w.is_running or w.state.name == "PENDING" for w in pilot.app.workers):
             return
@@ -488,3 +495,26 @@ def test_the_screenshot_script_draws_every_screen(tmp_path: Path) -> None:
         svg = (tmp_path / f"{name}.svg").read_text(encoding="utf-8")
         assert svg.startswith("<svg") and "localchat" in svg
     assert "&lt;&#160;2/2&#160;&gt;" in (tmp_path / "conversation.svg").read_text(encoding="utf-8")
+
+
+def test_a_store_error_in_a_worker_is_shown_and_the_app_stays_up(
+    data: ChatData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localchat import StoreBusy
+
+    data.send(None, "hello", EchoModel())
+
+    def busy(*args: Any, **kwargs: Any) -> None:
+        raise StoreBusy("the store is busy (another writer held it for 30 s).")
+
+    async def script(pilot: Pilot) -> None:
+        app = pilot.app
+        monkeypatch.setattr(data, "conversation", busy)
+        app.open_conversation(app.sidebar_rows[0].id)
+        await settle(pilot)
+        assert [type(e) for e in app.failures] == [StoreBusy] and app.is_running
+        monkeypatch.undo()
+        await send(pilot, "still working")
+        assert shown(app)[-1].rstrip().endswith("still working")
+
+    drive(ChatApp(data), script, failures=1)

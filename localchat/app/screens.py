@@ -103,7 +103,7 @@ class SearchScreen(_Modal):
     def _to_hits(self) -> None:
         self.query_one("#hits", OptionList).focus()
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False)
     def run_search(self, query: str) -> None:
         try:
             results = self.data.search(query)
@@ -154,7 +154,7 @@ class DocumentsScreen(_Modal):
         if event.value.strip():
             self.attach(event.value.strip())
 
-    @work(thread=True)
+    @work(thread=True, exit_on_error=False)
     def attach(self, path: str) -> None:
         try:
             doc = self.data.attach(self.conv_id, path)
@@ -174,7 +174,7 @@ class DocumentsScreen(_Modal):
     def _open(self, event: OptionList.OptionSelected) -> None:
         self.show(self.documents[event.option_index].id)
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False)
     def show(self, doc_id: int) -> None:
         try:
             text = self.data.read_document(doc_id)
@@ -203,7 +203,7 @@ class UsageScreen(_Modal):
         )
         self.load()
 
-    @work(thread=True)
+    @work(thread=True, exit_on_error=False)
     def load(self) -> None:
         report = self.data.usage("day")
         rows = [
@@ -259,7 +259,7 @@ class DataScreen(_Modal):
         if event.button.id and (path or event.button.id == "backup"):
             self.run_job(event.button.id, path)
 
-    @work(thread=True, exclusive=True)
+    @work(thread=True, exclusive=True, exit_on_error=False)
     def run_job(self, job: str, path: str) -> None:
         try:
             if job == "import":

@@ -28,7 +28,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..errors import LocalchatError
 from .data import PAGE, WINDOW, ChatData, ConversationView, SearchResult, ShownMessage, SidebarRow
@@ -159,6 +159,7 @@ class ChatApp(App[None]):
         self.streaming: int | None = None  # the reply being streamed (0: about to start)
         self._stop = threading.Event()
         self.recovered = threading.Event()  # set once the start-up clean-up is done
+        self.failures: list[BaseException | None] = []  # what workers raised (shown to the user)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -182,7 +183,7 @@ class ChatApp(App[None]):
         self.recover()
         self.load_models()
 
-    @work(thread=True, group="start")
+    @work(thread=True, group="start", exit_on_error=False)
     def recover(self) -> None:
         """Replies a crash left streaming become incomplete, before anything streams."""
         try:
@@ -192,7 +193,7 @@ class ChatApp(App[None]):
 
     # -- workers: every store and model call runs in a thread ---------------------------
 
-    @work(thread=True, exclusive=True, group="models")
+    @work(thread=True, exclusive=True, group="models", exit_on_error=False)
     def load_models(self) -> None:
         with self.data.store.read_session() as s:
             found = available_models(s)
@@ -208,7 +209,7 @@ class ChatApp(App[None]):
             select.set_options([(k, k) for k in self.models])
             select.value = self.model_key
 
-    @work(thread=True, exclusive=True, group="sidebar")
+    @work(thread=True, exclusive=True, group="sidebar", exit_on_error=False)
     def load_sidebar(self, reset: bool = False, open_first: bool = False) -> None:
         query = self.query_one("#filter", Input).value.strip()
         tag = query[1:] if query.startswith("#") and " " not in query else None
@@ -239,7 +240,7 @@ class ChatApp(App[None]):
             if index is not None:
                 listing.highlighted = index
 
-    @work(thread=True, exclusive=True, group="conversation")
+    @work(thread=True, exclusive=True, group="conversation", exit_on_error=False)
     def open_conversation(
         self, conv_id: int, focus: int | None = None, limit: int | None = None, in_context=False
     ) -> None:
@@ -280,7 +281,7 @@ class ChatApp(App[None]):
             self.call_after_refresh(box.scroll_end, animate=False)
         self.drawn = view.id
 
-    @work(thread=True, group="reply")
+    @work(thread=True, group="reply", exit_on_error=False)
     def stream_answer(
         self,
         conv_id: int | None,
@@ -365,6 +366,16 @@ class ChatApp(App[None]):
 
     # -- events and actions --------------------------------------------------------------
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed (the store busy, full, damaged; a file gone) says so; the app
+        stays up. Every worker is declared with ``exit_on_error=False``."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
+            self.failures.append(error)
+            if event.worker.group == "reply":
+                self._finished()
+
     @on(OptionList.OptionSelected, "#conversations")
     def _conversation_chosen(self, event: OptionList.OptionSelected) -> None:
         if event.option_id is not None:
@@ -386,7 +397,7 @@ class ChatApp(App[None]):
         if self.view is not None:
             self._write(self.data.set_model, self.view.id, self.model_key)
 
-    @work(thread=True, group="writes")
+    @work(thread=True, group="writes", exit_on_error=False)
     def _write(self, fn: Any, *args: Any, reload: str = "") -> None:
         """Run a small write off the UI thread; ``reload``: "sidebar", "conversation", "both"."""
         fn(*args)
