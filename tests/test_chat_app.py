@@ -518,3 +518,22 @@ def test_a_store_error_in_a_worker_is_shown_and_the_app_stays_up(
         assert shown(app)[-1].rstrip().endswith("still working")
 
     drive(ChatApp(data), script, failures=1)
+
+
+def test_clicking_the_arrows_of_the_version_label_flips_versions(data: ChatData) -> None:
+    async def script(pilot: Pilot) -> None:
+        app = pilot.app
+        await send(pilot, "pick one")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        answer = app.query(MessageView).last()
+        assert answer.arrows is not None and "< 2/2 >" in shown(app)[-1]
+        await pilot.click(answer, offset=(answer.arrows + 1, 0))  # "<" (after the padding)
+        await settle(pilot)
+        assert "< 1/2 >" in shown(app)[-1]
+        answer = app.query(MessageView).last()
+        await pilot.click(answer, offset=(answer.arrows + 1 + len("< 1/2 >") - 1, 0))  # ">"
+        await settle(pilot)
+        assert "< 2/2 >" in shown(app)[-1]
+
+    drive(ChatApp(data), script)

@@ -26,6 +26,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Click
 from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -68,6 +69,7 @@ class MessageView(Static, can_focus=True):
     def __init__(self, message: ShownMessage) -> None:
         self.message = message
         self.text = message.content
+        self.arrows: int | None = None
         super().__init__(self._render_all(), id=f"m{message.id}", classes=message.role)
 
     def _render_all(self) -> Text:
@@ -81,12 +83,25 @@ class MessageView(Static, can_focus=True):
         if m.status != "complete":
             out.append(f" · {m.status}", "bold red" if m.status == "error" else "yellow")
         if len(m.versions) > 1:
-            out.append(f"  < {m.position}/{len(m.versions)} >", "bold reverse")
+            out.append("  ")
+            self.arrows = len(out.plain)  # where "<" is on the first line (">" ends the label)
+            out.append(f"< {m.position}/{len(m.versions)} >", "bold reverse")
         out.append("\n")
         out.append(self.text)
         if m.error:
             out.append(f"\n[{m.error}]", "red")
         return out
+
+    def on_click(self, event: Click) -> None:
+        """A click on the ``<`` or ``>`` of the version label flips versions."""
+        if self.arrows is None or event.y != 0:
+            return
+        column = event.x - 1  # the left padding
+        label = len(f"< {self.message.position}/{len(self.message.versions)} >")
+        if column == self.arrows:
+            self.action_flip(-1)
+        elif column == self.arrows + label - 1:
+            self.action_flip(1)
 
     def add_chunk(self, chunk: str) -> None:
         self.text += chunk
@@ -235,10 +250,17 @@ class ChatApp(App[None]):
         listing.add_options([Option(_sidebar_prompt(r), id=str(r.id)) for r in rows])
         if open_first and rows and self.view is None:
             self.open_conversation(rows[0].id)
-        elif self.view is not None:
-            index = next((i for i, r in enumerate(self.sidebar_rows) if r.id == self.view.id), None)
-            if index is not None:
-                listing.highlighted = index
+        else:
+            self._mark_open()
+
+    def _mark_open(self) -> None:
+        """Highlight the open conversation in the sidebar (when it is on a loaded page)."""
+        if self.view is None:
+            return
+        index = next((i for i, r in enumerate(self.sidebar_rows) if r.id == self.view.id), None)
+        listing = self.query_one("#conversations", OptionList)
+        if index is not None and listing.highlighted != index:
+            listing.highlighted = index
 
     @work(thread=True, exclusive=True, group="conversation", exit_on_error=False)
     def open_conversation(
@@ -280,6 +302,7 @@ class ChatApp(App[None]):
         else:
             self.call_after_refresh(box.scroll_end, animate=False)
         self.drawn = view.id
+        self._mark_open()
 
     @work(thread=True, group="reply", exit_on_error=False)
     def stream_answer(
