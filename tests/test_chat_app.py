@@ -537,3 +537,66 @@ def test_clicking_the_arrows_of_the_version_label_flips_versions(data: ChatData)
         assert "< 2/2 >" in shown(app)[-1]
 
     drive(ChatApp(data), script)
+
+
+class Shout:
+    """A second model: the last message in capitals."""
+
+    key = "shout"
+    usage = None
+
+    def stream(self, messages: Sequence[dict[str, Any]]) -> Iterator[str]:
+        yield str(messages[-1]["content"]).upper()
+
+
+def test_the_model_is_chosen_per_conversation_and_replies_with_it(data: ChatData) -> None:
+    data.send(None, "an older chat", EchoModel())
+
+    async def script(pilot: Pilot) -> None:
+        from textual.widgets import Select
+
+        app = pilot.app
+        await pilot.press("ctrl+n")
+        await send(pilot, "quiet please")
+        app.query_one("#model", Select).value = "shout"
+        await settle(pilot)
+        await send(pilot, "quiet please")
+        assert shown(app)[-1].startswith("assistant · shout")
+        assert shown(app)[-1].rstrip().endswith("QUIET PLEASE")
+        older = next(r.id for r in app.sidebar_rows if r.title == "an older chat")
+        app.open_conversation(older)
+        await settle(pilot)
+        assert app.query_one("#model", Select).value == "echo" and app.model_key == "echo"
+
+    drive(ChatApp(data, models=[EchoModel(), Shout()]), script)
+    with data.store.read_session():
+        conv = Conversation.get(Conversation.title == "quiet please")
+        assert conv.default_model == "shout"
+        assert [m.model for m in rows(data) if m.conversation_id == conv.id and m.model] == [
+            "echo",
+            "shout",
+        ]
+
+
+def test_export_and_backup_from_inside_the_app(data: ChatData, tmp_path: Path) -> None:
+    data.send(None, "keep me", EchoModel())
+    out = tmp_path / "all.jsonl"
+    backups = tmp_path / "backups"
+    backups.mkdir()
+
+    async def script(pilot: Pilot) -> None:
+        app = pilot.app
+        await pilot.press("ctrl+o")
+        app.screen.query_one("#path", Input).value = str(out)
+        await pilot.click("#export")
+        await settle(pilot)
+        assert "exported" in str(app.screen.query_one("#log", Static).render())
+        app.screen.query_one("#path", Input).value = str(backups)
+        await pilot.click("#backup")
+        await settle(pilot)
+        assert "backup written" in str(app.screen.query_one("#log", Static).render())
+
+    drive(ChatApp(data), script)
+    header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
+    assert header["format"] == "localchat-export" and header["counts"]["message"] == 2
+    assert len(list(backups.glob("localchat-backup-*.zip"))) == 1
