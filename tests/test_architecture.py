@@ -170,7 +170,7 @@ def test_every_module_imports_only_its_own_layer_or_lower_ones():
 def test_only_the_chat_app_screens_import_textual():
     """The `app` extra's packages stay optional: the library, the CLI and the app's data
     layer import without them (the CLI imports the screens only inside `localchat chat`)."""
-    screens = {"localchat.app.ui", "localchat.app.screens"}
+    screens = {"localchat.app.ui", "localchat.app.screens", "localchat.app.widgets"}
     users = {
         module
         for module, path in _modules().items()

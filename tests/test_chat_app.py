@@ -20,9 +20,11 @@ pytest.importorskip("textual", reason="the chat app needs the app extra: pip ins
 from textual.widgets import Input, OptionList, Static  # noqa: E402
 from textual.worker import WorkerFailed  # noqa: E402
 
-from localchat.app.data import WINDOW, ChatData  # noqa: E402
+from localchat.app.data import ChatData  # noqa: E402
 from localchat.app.llm import EchoModel, ModelError  # noqa: E402
-from localchat.app.ui import ChatApp, MessageView  # noqa: E402
+from localchat.app.ui import ChatApp  # noqa: E402
+from localchat.app.views import WINDOW  # noqa: E402
+from localchat.app.widgets import MessageView  # noqa: E402
 from localchat.models import Conversation, Document, Message  # noqa: E402
 from localchat.repository import (  # noqa: E402
     add_message,

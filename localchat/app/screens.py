@@ -22,7 +22,8 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from ..errors import LocalchatError
-from .data import MARKERS, ChatData, DocumentRow, SearchResult
+from .data import ChatData
+from .views import MARKERS, DocumentRow, SearchResult
 
 __all__ = [
     "highlighted",

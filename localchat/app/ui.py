@@ -11,7 +11,8 @@ composer. Every store call and every model call runs in a thread worker
 (``@work(thread=True)``) and hands its result back with ``call_from_thread``:
 the UI thread never waits on the store, so typing never stalls. What the
 workers call is :mod:`localchat.app.data`; the modal screens (search,
-documents, usage, import/export/backup) are in :mod:`localchat.app.screens`.
+documents, usage, import/export/backup) are in :mod:`localchat.app.screens`,
+the message widget in :mod:`localchat.app.widgets`.
 See docs/chat-app.md.
 """
 
@@ -21,108 +22,22 @@ import threading
 from collections.abc import Sequence
 from typing import Any, cast
 
-from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.events import Click
 from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..errors import LocalchatError
-from .data import PAGE, WINDOW, ChatData, ConversationView, SearchResult, ShownMessage, SidebarRow
+from .data import ChatData
 from .llm import ECHO, ChatModel, EchoModel, available_models
 from .screens import DataScreen, DocumentsScreen, PromptScreen, SearchScreen, UsageScreen
+from .views import PAGE, WINDOW, ConversationView, SearchResult, ShownMessage, SidebarRow
+from .widgets import ConversationList, MessageView, sidebar_prompt
 
-__all__ = ["ChatApp", "MessageView", "run"]
-
-_ROLE_STYLE = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}
-
-
-def _sidebar_prompt(row: SidebarRow) -> Text:
-    text = Text()
-    if row.pinned:
-        text.append("● ", "yellow")
-    text.append(row.title, "bold" if row.pinned else "")
-    meta = row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    if row.tags:
-        meta += "  " + " ".join(f"#{t}" for t in row.tags)
-    text.append("\n" + meta, "dim")
-    return text
-
-
-class MessageView(Static, can_focus=True):
-    """One message: role, model, time, tokens, status, ``< 2/3 >``, then its text.
-
-    Keys when focused: left/right flip versions, r regenerates (assistant), e edits (user).
-    """
-
-    BINDINGS = [
-        Binding("left", "flip(-1)", "older version"),
-        Binding("right", "flip(1)", "newer version"),
-        Binding("r", "regenerate", "regenerate"),
-        Binding("e", "edit", "edit"),
-    ]
-
-    def __init__(self, message: ShownMessage) -> None:
-        self.message = message
-        self.text = message.content
-        self.arrows: int | None = None
-        super().__init__(self._render_all(), id=f"m{message.id}", classes=message.role)
-
-    def _render_all(self) -> Text:
-        m = self.message
-        out = Text(m.role, _ROLE_STYLE.get(m.role, "bold"))
-        if m.model:
-            out.append(f" · {m.model}", "italic")
-        out.append(" · " + m.created_at.astimezone().strftime("%Y-%m-%d %H:%M"), "dim")
-        if m.tokens is not None:
-            out.append(f" · {m.tokens} tokens", "dim")
-        if m.status != "complete":
-            out.append(f" · {m.status}", "bold red" if m.status == "error" else "yellow")
-        if len(m.versions) > 1:
-            out.append("  ")
-            self.arrows = len(out.plain)  # where "<" is on the first line (">" ends the label)
-            out.append(f"< {m.position}/{len(m.versions)} >", "bold reverse")
-        out.append("\n")
-        out.append(self.text)
-        if m.error:
-            out.append(f"\n[{m.error}]", "red")
-        return out
-
-    def on_click(self, event: Click) -> None:
-        """A click on the ``<`` or ``>`` of the version label flips versions."""
-        if self.arrows is None or event.y != 0:
-            return
-        column = event.x - 1  # the left padding
-        label = len(f"< {self.message.position}/{len(self.message.versions)} >")
-        if column == self.arrows:
-            self.action_flip(-1)
-        elif column == self.arrows + label - 1:
-            self.action_flip(1)
-
-    def add_chunk(self, chunk: str) -> None:
-        self.text += chunk
-        self.update(self._render_all())
-
-    def action_flip(self, step: int) -> None:
-        self.app_.flip_version(self.message, step)
-
-    def action_regenerate(self) -> None:
-        if self.message.role == "assistant":
-            self.app_.regenerate(self.message.id)
-
-    def action_edit(self) -> None:
-        if self.message.role == "user":
-            self.app_.start_edit(self.message)
-
-    @property
-    def app_(self) -> ChatApp:
-        app = self.app
-        assert isinstance(app, ChatApp)
-        return app
+__all__ = ["ChatApp", "run"]
 
 
 class ChatApp(App[None]):
@@ -182,7 +97,7 @@ class ChatApp(App[None]):
             with Vertical(id="sidebar"):
                 yield Input(placeholder="filter: words or #tag", id="filter")
                 yield Label("Conversations", id="sidebar-mode")
-                yield OptionList(id="conversations")
+                yield ConversationList(id="conversations")
             with Vertical(id="main"):
                 with Horizontal(id="conv-header"):
                     yield Label("No conversation: type below to start one", id="conv-title")
@@ -247,7 +162,7 @@ class ChatApp(App[None]):
             listing.clear_options()
         self.sidebar_rows.extend(rows)
         self.sidebar_done = done
-        listing.add_options([Option(_sidebar_prompt(r), id=str(r.id)) for r in rows])
+        listing.add_options([Option(sidebar_prompt(r), id=str(r.id)) for r in rows])
         if open_first and rows and self.view is None:
             self.open_conversation(rows[0].id)
         else:
@@ -504,27 +419,13 @@ class ChatApp(App[None]):
         )
         self.load_sidebar(reset=True)
 
-    def _highlighted_row(self) -> SidebarRow | None:
-        index = self.query_one("#conversations", OptionList).highlighted
-        return (
-            self.sidebar_rows[index]
-            if index is not None and index < len(self.sidebar_rows)
-            else None
-        )
-
-    def on_key(self, event: Any) -> None:
-        """Sidebar keys: p pins, d trashes (restores in the trash), t edits tags."""
-        if not isinstance(self.focused, OptionList) or self.focused.id != "conversations":
-            return
-        row = self._highlighted_row()
-        if row is None or event.key not in ("p", "d", "t"):
-            return
-        event.stop()
-        if event.key == "p" and not row.trashed:
+    def sidebar_key(self, key: str, row: SidebarRow) -> None:
+        """``p`` pins, ``d`` trashes (restores in the trash), ``t`` edits the tags of a row."""
+        if key == "p" and not row.trashed:
             self._write(self.data.set_pinned, row.id, not row.pinned, reload="sidebar")
-        elif event.key == "d":
+        elif key == "d":
             self._write(self.data.set_trashed, row.id, not row.trashed, reload="sidebar")
-        elif event.key == "t":
+        elif key == "t":
 
             def tags(value: str | None) -> None:
                 if value is not None:

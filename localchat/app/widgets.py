@@ -1,0 +1,121 @@
+"""The chat app's own widgets: a message of the open branch, the sidebar's list.
+
+    from localchat.app.widgets import MessageView
+    box.mount(MessageView(shown_message))     # role, model, time, tokens, status, < 2/3 >, text
+
+Only drawing here: what a key or a click on a message does is the app's
+(:class:`localchat.app.ui.ChatApp`: ``flip_version``, ``regenerate``, ``start_edit``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.events import Click
+from textual.widgets import OptionList, Static
+
+from .views import ShownMessage, SidebarRow
+
+__all__ = ["MessageView", "ConversationList", "sidebar_prompt"]
+
+_ROLE_STYLE = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}
+
+
+def sidebar_prompt(row: SidebarRow) -> Text:
+    text = Text()
+    if row.pinned:
+        text.append("● ", "yellow")
+    text.append(row.title, "bold" if row.pinned else "")
+    meta = row.updated_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    if row.tags:
+        meta += "  " + " ".join(f"#{t}" for t in row.tags)
+    text.append("\n" + meta, "dim")
+    return text
+
+
+class MessageView(Static, can_focus=True):
+    """One message: role, model, time, tokens, status, ``< 2/3 >``, then its text.
+
+    Keys when focused: left/right flip versions, r regenerates (assistant), e edits (user).
+    """
+
+    BINDINGS = [
+        Binding("left", "flip(-1)", "older version"),
+        Binding("right", "flip(1)", "newer version"),
+        Binding("r", "regenerate", "regenerate"),
+        Binding("e", "edit", "edit"),
+    ]
+
+    def __init__(self, message: ShownMessage) -> None:
+        self.message = message
+        self.text = message.content
+        self.arrows: int | None = None
+        super().__init__(self._render_all(), id=f"m{message.id}", classes=message.role)
+
+    def _render_all(self) -> Text:
+        m = self.message
+        out = Text(m.role, _ROLE_STYLE.get(m.role, "bold"))
+        if m.model:
+            out.append(f" · {m.model}", "italic")
+        out.append(" · " + m.created_at.astimezone().strftime("%Y-%m-%d %H:%M"), "dim")
+        if m.tokens is not None:
+            out.append(f" · {m.tokens} tokens", "dim")
+        if m.status != "complete":
+            out.append(f" · {m.status}", "bold red" if m.status == "error" else "yellow")
+        if len(m.versions) > 1:
+            out.append("  ")
+            self.arrows = len(out.plain)  # where "<" is on the first line (">" ends the label)
+            out.append(f"< {m.position}/{len(m.versions)} >", "bold reverse")
+        out.append("\n")
+        out.append(self.text)
+        if m.error:
+            out.append(f"\n[{m.error}]", "red")
+        return out
+
+    def on_click(self, event: Click) -> None:
+        """A click on the ``<`` or ``>`` of the version label flips versions."""
+        if self.arrows is None or event.y != 0:
+            return
+        column = event.x - 1  # the left padding
+        label = len(f"< {self.message.position}/{len(self.message.versions)} >")
+        if column == self.arrows:
+            self.action_flip(-1)
+        elif column == self.arrows + label - 1:
+            self.action_flip(1)
+
+    def add_chunk(self, chunk: str) -> None:
+        self.text += chunk
+        self.update(self._render_all())
+
+    def action_flip(self, step: int) -> None:
+        self.app_.flip_version(self.message, step)
+
+    def action_regenerate(self) -> None:
+        if self.message.role == "assistant":
+            self.app_.regenerate(self.message.id)
+
+    def action_edit(self) -> None:
+        if self.message.role == "user":
+            self.app_.start_edit(self.message)
+
+    @property
+    def app_(self) -> Any:
+        return self.app  # the ChatApp: flip_version, regenerate, start_edit
+
+
+class ConversationList(OptionList):
+    """The sidebar's conversations. Keys on the highlighted one: p pins, d trashes (or
+    restores), t edits its tags (the app's ``sidebar_key`` does it)."""
+
+    BINDINGS = [
+        Binding("p", "row('p')", "pin"),
+        Binding("d", "row('d')", "trash/restore"),
+        Binding("t", "row('t')", "tags"),
+    ]
+
+    def action_row(self, key: str) -> None:
+        app: Any = self.app  # the ChatApp
+        if self.highlighted is not None and self.highlighted < len(app.sidebar_rows):
+            app.sidebar_key(key, app.sidebar_rows[self.highlighted])
