@@ -80,6 +80,14 @@ async def send(pilot: Pilot, text: str) -> None:
     await settle(pilot)
 
 
+async def data_job(pilot: Pilot, button: str, path: Path) -> str:
+    """On the import/export screen: a path, a button; what the screen then says."""
+    pilot.app.screen.query_one("#path", Input).value = str(path)
+    await pilot.click(f"#{button}")
+    await settle(pilot)
+    return str(pilot.app.screen.query_one("#log", Static).render())
+
+
 def shown(app: ChatApp) -> list[str]:
     return [str(w.render()) for w in app.query(MessageView)]
 
@@ -267,10 +275,7 @@ def test_importing_the_chatgpt_samples_shows_their_conversations(
     async def script(pilot: Pilot) -> None:
         app = pilot.app
         await pilot.press("ctrl+o")
-        app.screen.query_one("#path", Input).value = str(export)
-        await pilot.click("#import")
-        await settle(pilot)
-        assert "added 3 conversation" in str(app.screen.query_one("#log", Static).render())
+        assert "added 3 conversation" in await data_job(pilot, "import", export)
         await pilot.press("escape")
         await settle(pilot)
         assert {r.title for r in app.sidebar_rows} == {s["title"] for s in samples}
@@ -587,16 +592,9 @@ def test_export_and_backup_from_inside_the_app(data: ChatData, tmp_path: Path) -
     backups.mkdir()
 
     async def script(pilot: Pilot) -> None:
-        app = pilot.app
         await pilot.press("ctrl+o")
-        app.screen.query_one("#path", Input).value = str(out)
-        await pilot.click("#export")
-        await settle(pilot)
-        assert "exported" in str(app.screen.query_one("#log", Static).render())
-        app.screen.query_one("#path", Input).value = str(backups)
-        await pilot.click("#backup")
-        await settle(pilot)
-        assert "backup written" in str(app.screen.query_one("#log", Static).render())
+        assert "exported" in await data_job(pilot, "export", out)
+        assert "backup written" in await data_job(pilot, "backup", backups)
 
     drive(ChatApp(data), script)
     header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
