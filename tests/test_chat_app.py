@@ -600,3 +600,13 @@ def test_export_and_backup_from_inside_the_app(data: ChatData, tmp_path: Path) -
     header = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
     assert header["format"] == "localchat-export" and header["counts"]["message"] == 2
     assert len(list(backups.glob("localchat-backup-*.zip"))) == 1
+
+
+@pytest.mark.parametrize("option", ["--app", "--app-name"])
+def test_localchat_chat_opens_the_store_it_is_given(monkeypatch, tmp_path, option) -> None:
+    from localchat.cli import main
+
+    opened = []
+    monkeypatch.setattr("localchat.app.ui.run", lambda db, app: opened.append((db, app)) or 0)
+    assert main(["--db", str(tmp_path / "x.db"), "chat", option, "my-chat-app"]) == 0
+    assert opened == [(str(tmp_path / "x.db"), "my-chat-app")]

@@ -464,5 +464,6 @@ class ChatApp(App[None]):
 
 def run(db: str | None = None, app_name: str = "localchat") -> int:
     """Open the store and run the app until the user quits (``localchat chat``)."""
-    ChatApp(ChatData.open(db, app_name=app_name)).run()
+    echo = EchoModel(delay=0.03)  # a word at a time, so a person sees it stream (and can stop it)
+    ChatApp(ChatData.open(db, app_name=app_name), models=[echo]).run()
     return 0
