@@ -89,7 +89,7 @@ async def data_job(pilot: Pilot, button: str, path: Path) -> str:
 
 
 def shown(app: ChatApp) -> list[str]:
-    return [str(w.render()) for w in app.query(MessageView)]
+    return [w.plain for w in app.query(MessageView)]
 
 
 def rows(data: ChatData) -> list[Message]:

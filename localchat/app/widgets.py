@@ -9,8 +9,11 @@ Only drawing here: what a key or a click on a message does is the app's
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
@@ -20,6 +23,8 @@ from .views import ShownMessage, SidebarRow
 
 __all__ = ["MessageView", "ConversationList", "sidebar_prompt"]
 
+#: What makes an answer worth rendering as Markdown: fences, headings, lists, emphasis, links.
+_MARKDOWN = re.compile(r"```|^#{1,6} |^\s*(?:[-*+]|\d+\.) |\*\*|`[^`]+`|\]\(", re.M)
 _ROLE_STYLE = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}
 
 
@@ -54,7 +59,7 @@ class MessageView(Static, can_focus=True):
         self.arrows: int | None = None
         super().__init__(self._render_all(), id=f"m{message.id}", classes=message.role)
 
-    def _render_all(self) -> Text:
+    def _header(self) -> Text:
         m = self.message
         out = Text(m.role, _ROLE_STYLE.get(m.role, "bold"))
         if m.model:
@@ -68,11 +73,21 @@ class MessageView(Static, can_focus=True):
             out.append("  ")
             self.arrows = len(out.plain)  # where "<" is on the first line (">" ends the label)
             out.append(f"< {m.position}/{len(m.versions)} >", "bold reverse")
-        out.append("\n")
-        out.append(self.text)
-        if m.error:
-            out.append(f"\n[{m.error}]", "red")
         return out
+
+    def _render_all(self) -> RenderableType:
+        """The header, then the text: Markdown (code blocks highlighted) for an answer that
+        looks like Markdown, plain text otherwise (cheaper, and what a person typed)."""
+        error = Text(f"\n[{self.message.error}]" if self.message.error else "", "red")
+        if self.message.role == "assistant" and _MARKDOWN.search(self.text):
+            return Group(self._header(), Markdown(self.text, code_theme="monokai"), error)
+        return Text.assemble(self._header(), "\n", self.text, error)  # one Text: cheaper
+
+    @property
+    def plain(self) -> str:
+        """What the message says, as plain text: its header line, then its text."""
+        error = f"\n[{self.message.error}]" if self.message.error else ""
+        return f"{self._header().plain}\n{self.text}{error}"
 
     def on_click(self, event: Click) -> None:
         """A click on the ``<`` or ``>`` of the version label flips versions."""
