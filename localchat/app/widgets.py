@@ -57,7 +57,7 @@ class MessageView(Static, can_focus=True):
         self.message = message
         self.text = message.content
         self.arrows: int | None = None
-        super().__init__(self._render_all(), id=f"m{message.id}", classes=message.role)
+        super().__init__(self.renderable(), id=f"m{message.id}", classes=message.role)
 
     def _header(self) -> Text:
         m = self.message
@@ -75,7 +75,7 @@ class MessageView(Static, can_focus=True):
             out.append(f"< {m.position}/{len(m.versions)} >", "bold reverse")
         return out
 
-    def _render_all(self) -> RenderableType:
+    def renderable(self) -> RenderableType:
         """The header, then the text: Markdown (code blocks highlighted) for an answer that
         looks like Markdown, plain text otherwise (cheaper, and what a person typed)."""
         error = Text(f"\n[{self.message.error}]" if self.message.error else "", "red")
@@ -102,7 +102,7 @@ class MessageView(Static, can_focus=True):
 
     def add_chunk(self, chunk: str) -> None:
         self.text += chunk
-        self.update(self._render_all())
+        self.update(self.renderable())
 
     def action_flip(self, step: int) -> None:
         self.app_.flip_version(self.message, step)
