@@ -612,23 +612,20 @@ def test_localchat_chat_opens_the_store_it_is_given(monkeypatch, tmp_path, optio
     assert opened == [(str(tmp_path / "x.db"), "my-chat-app")]
 
 
-def test_an_answer_in_markdown_is_drawn_as_markdown_and_a_question_as_typed(
+def test_the_code_in_an_answer_stands_out_and_a_question_is_shown_as_typed(
     data: ChatData,
 ) -> None:
-    from rich.console import Console
-
     with data.store.session() as s:
         conv = create_conversation(s, title="Code")
-        add_message(s, conv.id, "user", "**bold** as typed")
+        add_message(s, conv.id, "user", "```python\nx = 1\n```")
         add_message(s, conv.id, "assistant", "Use this:\n\n```python\nx = sorted(items)\n```\n")
 
     async def script(pilot: Pilot) -> None:
-        drawn = []
-        for widget in pilot.app.query(MessageView):
-            console = Console(width=80, record=True, color_system=None)
-            console.print(widget.renderable())
-            drawn.append(console.export_text())
-        assert "**bold** as typed" in drawn[0]
-        assert "x = sorted(items)" in drawn[1] and "```" not in drawn[1]
+        question, answer = (w.renderable() for w in pilot.app.query(MessageView))
+        code = answer.plain.index("x = sorted(items)")
+        assert any(span.start <= code < span.end and "cyan" in str(span.style)
+                   for span in answer.spans)  # fmt: skip
+        code = question.plain.index("x = 1")
+        assert not any(span.start <= code < span.end for span in question.spans)
 
     drive(ChatApp(data), script)

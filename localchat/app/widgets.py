@@ -9,11 +9,8 @@ Only drawing here: what a key or a click on a message does is the app's
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.markdown import Markdown
 from rich.text import Text
 from textual.binding import Binding
 from textual.events import Click
@@ -23,9 +20,29 @@ from .views import ShownMessage, SidebarRow
 
 __all__ = ["MessageView", "ConversationList", "sidebar_prompt"]
 
-#: What makes an answer worth rendering as Markdown: fences, headings, lists, emphasis, links.
-_MARKDOWN = re.compile(r"```|^#{1,6} |^\s*(?:[-*+]|\d+\.) |\*\*|`[^`]+`|\]\(", re.M)
 _ROLE_STYLE = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}
+
+
+def _styled(text: str) -> Text:
+    """An answer's Markdown, lightly: fenced code and headings styled, the rest as written.
+
+    (Rich's full Markdown rendering, syntax highlighting included, made switching to a
+    conversation of code-heavy answers take about twice as long: every message is laid
+    out to know its height.)
+    """
+    out = Text()
+    code = False
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith("```"):
+            code = not code
+            out.append(line, "dim")
+        elif code:
+            out.append(line, "bold cyan")
+        elif line.startswith("#"):
+            out.append(line, "bold underline")
+        else:
+            out.append(line)
+    return out
 
 
 def sidebar_prompt(row: SidebarRow) -> Text:
@@ -75,13 +92,12 @@ class MessageView(Static, can_focus=True):
             out.append(f"< {m.position}/{len(m.versions)} >", "bold reverse")
         return out
 
-    def renderable(self) -> RenderableType:
-        """The header, then the text: Markdown (code blocks highlighted) for an answer that
-        looks like Markdown, plain text otherwise (cheaper, and what a person typed)."""
+    def renderable(self) -> Text:
+        """The header, then the text: an answer's code blocks and headings stand out, a
+        question is shown as typed."""
         error = Text(f"\n[{self.message.error}]" if self.message.error else "", "red")
-        if self.message.role == "assistant" and _MARKDOWN.search(self.text):
-            return Group(self._header(), Markdown(self.text, code_theme="monokai"), error)
-        return Text.assemble(self._header(), "\n", self.text, error)  # one Text: cheaper
+        body = _styled(self.text) if self.message.role == "assistant" else Text(self.text)
+        return Text.assemble(self._header(), "\n", body, error)
 
     @property
     def plain(self) -> str:
