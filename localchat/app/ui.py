@@ -139,15 +139,21 @@ class ChatApp(App[None]):
             select.set_options([(k, k) for k in self.models])
             select.value = self.model_key
 
-    @work(thread=True, exclusive=True, group="sidebar", exit_on_error=False)
     def load_sidebar(self, reset: bool = False, open_first: bool = False) -> None:
+        """Load the sidebar's first page again (``reset``) or its next one."""
         query = self.query_one("#filter", Input).value.strip()
+        offset = 0 if reset else len(self.sidebar_rows)
+        self.sidebar_page(query, offset, self.trash_mode, reset, open_first)
+
+    @work(thread=True, exclusive=True, group="sidebar", exit_on_error=False)
+    def sidebar_page(
+        self, query: str, offset: int, trash: bool, reset: bool, open_first: bool
+    ) -> None:
         tag = query[1:] if query.startswith("#") and " " not in query else None
         words = "" if tag is not None else query
-        if self.trash_mode:
+        if trash:
             rows, done = self.data.trash(), True
         else:
-            offset = 0 if reset else len(self.sidebar_rows)
             rows = self.data.sidebar(offset=offset, limit=PAGE, tag=tag or None, query=words)
             done = len(rows) < PAGE or bool(words)
         if not get_current_worker().is_cancelled:
@@ -219,7 +225,6 @@ class ChatApp(App[None]):
         self.drawn = view.id
         self._mark_open()
 
-    @work(thread=True, group="reply", exit_on_error=False)
     def stream_answer(
         self,
         conv_id: int | None,
@@ -229,9 +234,23 @@ class ChatApp(App[None]):
         replaces: int | None = None,
         below: int | None = None,
     ) -> None:
-        """Save the question (or its edit), then stream the reply into the store and the window."""
+        """Save the question (or its edit), then stream the reply into the store and the window,
+        with the model chosen in the header (all in a worker)."""
+        model = self.models.get(self.model_key) or EchoModel()
+        self.reply_worker(model, conv_id, text, edit_of, replaces, below)
+
+    @work(thread=True, group="reply", exit_on_error=False)
+    def reply_worker(
+        self,
+        model: ChatModel,
+        conv_id: int | None,
+        text: str | None,
+        edit_of: int | None,
+        replaces: int | None,
+        below: int | None,
+    ) -> None:
         try:
-            conv_id = self._answer(conv_id, text, edit_of, replaces, below)
+            conv_id = self._answer(model, conv_id, text, edit_of, replaces, below)
         except LocalchatError as exc:  # the store said no (busy, full, read-only): say so
             self.call_from_thread(self.notify, str(exc), severity="error")
         finally:
@@ -241,13 +260,13 @@ class ChatApp(App[None]):
 
     def _answer(
         self,
+        model: ChatModel,
         conv_id: int | None,
         text: str | None,
         edit_of: int | None,
         replaces: int | None,
         below: int | None,
     ) -> int:
-        model = self.models.get(self.model_key) or EchoModel()
         self.recovered.wait()
         parent = None
         if edit_of is not None and text is not None:
