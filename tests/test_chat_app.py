@@ -629,3 +629,43 @@ def test_the_code_in_an_answer_stands_out_and_a_question_is_shown_as_typed(
         assert not any(span.start <= code < span.end for span in question.spans)
 
     drive(ChatApp(data), script)
+
+
+def _localchat_export(tmp_path: Path) -> Path:
+    source = ChatData.open(tmp_path / "source.db")
+    for title in ("Lisbon", "Penguins"):
+        source.send(None, title, EchoModel())
+    return (
+        Path(tmp_path / "export.jsonl")
+        if source.export_file(tmp_path / "export.jsonl")
+        else tmp_path
+    )
+
+
+def _llm_logs(tmp_path: Path) -> Path:
+    logs = SAMPLES.parent / "llm-logs.db"
+    if not logs.is_file():
+        pytest.skip(
+            f"the llm logs fixture (shared test data, not in the repository) is not at {logs}"
+        )
+    copy = tmp_path / "logs.db"
+    copy.write_bytes(logs.read_bytes())
+    return copy
+
+
+@pytest.mark.parametrize("source", [_localchat_export, _llm_logs], ids=["localchat", "llm"])
+def test_importing_an_export_or_llm_logs_shows_their_conversations(
+    data: ChatData, tmp_path: Path, source: Callable[[Path], Path]
+) -> None:
+    path = source(tmp_path)
+
+    async def script(pilot: Pilot) -> None:
+        await pilot.press("ctrl+o")
+        assert "added" in await data_job(pilot, "import", path)
+        await pilot.press("escape")
+        await settle(pilot)
+        with data.store.read_session():
+            titles = {c.title or "(untitled)" for c in Conversation.select()}
+        assert titles and {r.title for r in pilot.app.sidebar_rows} == titles
+
+    drive(ChatApp(data), script)
