@@ -669,3 +669,12 @@ def test_importing_an_export_or_llm_logs_shows_their_conversations(
         assert titles and {r.title for r in pilot.app.sidebar_rows} == titles
 
     drive(ChatApp(data), script)
+
+
+def test_a_model_key_the_app_does_not_hold_is_asked_of_the_registry(data: ChatData) -> None:
+    async def script(pilot: Pilot) -> None:
+        pilot.app.model_key = "llama3:8b"  # e.g. registered after the app started
+        await send(pilot, "who answers")
+        assert shown(pilot.app)[-1].startswith("assistant · echo")  # model_for: unknown -> echo
+
+    drive(ChatApp(data), script)

@@ -32,7 +32,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..errors import LocalchatError
 from .data import ChatData
-from .llm import ECHO, ChatModel, EchoModel, available_models
+from .llm import ECHO, ChatModel, EchoModel, available_models, model_for
 from .screens import DataScreen, DocumentsScreen, PromptScreen, SearchScreen, UsageScreen
 from .views import PAGE, WINDOW, ConversationView, SearchResult, ShownMessage, SidebarRow
 from .widgets import ConversationList, MessageView, sidebar_prompt
@@ -236,13 +236,14 @@ class ChatApp(App[None]):
     ) -> None:
         """Save the question (or its edit), then stream the reply into the store and the window,
         with the model chosen in the header (all in a worker)."""
-        model = self.models.get(self.model_key) or EchoModel()
-        self.reply_worker(model, conv_id, text, edit_of, replaces, below)
+        model = self.models.get(self.model_key)  # None: the worker asks the registry
+        self.reply_worker(model, self.model_key, conv_id, text, edit_of, replaces, below)
 
     @work(thread=True, group="reply", exit_on_error=False)
     def reply_worker(
         self,
-        model: ChatModel,
+        model: ChatModel | None,
+        key: str,
         conv_id: int | None,
         text: str | None,
         edit_of: int | None,
@@ -250,6 +251,9 @@ class ChatApp(App[None]):
         below: int | None,
     ) -> None:
         try:
+            if model is None:
+                with self.data.store.read_session() as s:
+                    model = model_for(s, key)  # the echo model for a key it does not know
             conv_id = self._answer(model, conv_id, text, edit_of, replaces, below)
         except LocalchatError as exc:  # the store said no (busy, full, read-only): say so
             self.call_from_thread(self.notify, str(exc), severity="error")
