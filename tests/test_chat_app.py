@@ -24,7 +24,7 @@ from localchat.app.data import ChatData  # noqa: E402
 from localchat.app.llm import EchoModel, ModelError  # noqa: E402
 from localchat.app.ui import ChatApp  # noqa: E402
 from localchat.app.views import WINDOW  # noqa: E402
-from localchat.app.widgets import MessageView  # noqa: E402
+from localchat.app.widgets import Composer, MessageView  # noqa: E402
 from localchat.models import Conversation, Document, Message  # noqa: E402
 from localchat.repository import (  # noqa: E402
     add_message,
@@ -75,7 +75,7 @@ async def settle(pilot: Pilot) -> None:
 
 
 async def send(pilot: Pilot, text: str) -> None:
-    pilot.app.query_one("#composer", Input).focus()
+    pilot.app.query_one("#composer", Composer).focus()
     await pilot.press(*text, "enter")
     await settle(pilot)
 
@@ -143,8 +143,8 @@ def test_stopping_mid_reply_leaves_an_incomplete_message(data: ChatData) -> None
 
     async def script(pilot: Pilot) -> None:
         app = pilot.app
-        app.query_one("#composer", Input).focus()
-        app.query_one("#composer", Input).value = words
+        app.query_one("#composer", Composer).focus()
+        app.query_one("#composer", Composer).value = words
         await pilot.press("enter")
         for _ in range(200):  # until the first chunks are drawn
             await pilot.pause(0.02)
@@ -211,7 +211,7 @@ def test_editing_a_question_makes_a_version_with_its_own_reply(data: ChatData) -
         app = pilot.app
         await send(pilot, "first words")
         await pilot.press("ctrl+e")
-        composer = app.query_one("#composer", Input)
+        composer = app.query_one("#composer", Composer)
         assert composer.value == "first words"
         composer.value = "second words"
         await pilot.press("enter")
@@ -433,7 +433,7 @@ def test_typing_into_the_composer_does_not_wait_for_a_busy_store(data: ChatData)
         try:
             await pilot.press(*"first", "enter")  # its worker waits for the lock
             await pilot.press(*"still typing")
-            assert app.query_one("#composer", Input).value == "still typing"
+            assert app.query_one("#composer", Composer).value == "still typing"
         finally:
             release.set()
             thread.join()
@@ -678,3 +678,14 @@ def test_a_model_key_the_app_does_not_hold_is_asked_of_the_registry(data: ChatDa
         assert shown(pilot.app)[-1].startswith("assistant · echo")  # model_for: unknown -> echo
 
     drive(ChatApp(data), script)
+
+
+def test_the_composer_takes_several_lines_and_enter_sends_them(data: ChatData) -> None:
+    async def script(pilot: Pilot) -> None:
+        pilot.app.query_one("#composer", Composer).focus()
+        await pilot.press("a", "ctrl+j", "b", "enter")
+        await settle(pilot)
+        assert pilot.app.query_one("#composer", Composer).value == ""
+
+    drive(ChatApp(data), script)
+    assert [m.content for m in rows(data)][0] == "a\nb"

@@ -35,9 +35,11 @@ from .data import ChatData
 from .llm import ECHO, ChatModel, EchoModel, available_models, model_for
 from .screens import DataScreen, DocumentsScreen, PromptScreen, SearchScreen, UsageScreen
 from .views import PAGE, WINDOW, ConversationView, SearchResult, ShownMessage, SidebarRow
-from .widgets import ConversationList, MessageView, sidebar_prompt
+from .widgets import Composer, ConversationList, MessageView, sidebar_prompt
 
 __all__ = ["ChatApp", "run"]
+
+_ASK = "Message (Enter sends, ctrl+j: new line)"
 
 
 class ChatApp(App[None]):
@@ -59,7 +61,6 @@ class ChatApp(App[None]):
     MessageView.user { background: $boost; }
     MessageView:focus { background: $accent 20%; }
     MessageView.hit { border-left: thick $warning; }
-    #composer { dock: bottom; }
     """
     BINDINGS = [
         Binding("ctrl+n", "new_chat", "new chat", priority=True),
@@ -104,11 +105,11 @@ class ChatApp(App[None]):
                     yield Select([(k, k) for k in self.models], allow_blank=False, id="model")
                 yield Label("", id="documents")
                 yield VerticalScroll(id="messages")
-                yield Input(placeholder="Message (Enter sends)", id="composer")
+                yield Composer(placeholder=_ASK, id="composer")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#composer", Input).focus()
+        self.query_one("#composer", Composer).focus()
         self.load_sidebar(reset=True, open_first=True)
         self.recover()
         self.load_models()
@@ -367,8 +368,8 @@ class ChatApp(App[None]):
         if reload in ("conversation", "both") and self.view is not None:
             self.call_from_thread(self.open_conversation, self.view.id)
 
-    @on(Input.Submitted, "#composer")
-    def _send(self, event: Input.Submitted) -> None:
+    @on(Composer.Submitted, "#composer")
+    def _send(self, event: Composer.Submitted) -> None:
         text = event.value.strip()
         if self.streaming is not None:
             self.notify("A reply is still streaming (Esc stops it).")
@@ -376,8 +377,8 @@ class ChatApp(App[None]):
         if not text:
             return
         self.streaming = 0  # until the reply exists
-        event.input.value = ""
-        event.input.placeholder = "Message (Enter sends)"
+        event.composer.value = ""
+        event.composer.placeholder = _ASK
         if self.editing is not None:
             edited, self.editing = self.editing, None
             self.stream_answer(self.view.id if self.view else None, text, edit_of=edited.id)
@@ -391,15 +392,15 @@ class ChatApp(App[None]):
             self._stop.set()
         elif self.editing is not None:
             self.editing = None
-            composer = self.query_one("#composer", Input)
-            composer.value, composer.placeholder = "", "Message (Enter sends)"
+            composer = self.query_one("#composer", Composer)
+            composer.value, composer.placeholder = "", _ASK
 
     def action_new_chat(self) -> None:
         self.view = None
         self.query_one("#messages", VerticalScroll).remove_children()
         self.query_one("#conv-title", Label).update("New conversation: type below")
         self.query_one("#documents", Label).update("")
-        self.query_one("#composer", Input).focus()
+        self.query_one("#composer", Composer).focus()
 
     def flip_version(self, message: ShownMessage, step: int) -> None:
         if self.view is not None and len(message.versions) > 1 and self.streaming is None:
@@ -412,7 +413,7 @@ class ChatApp(App[None]):
 
     def start_edit(self, message: ShownMessage) -> None:
         self.editing = message
-        composer = self.query_one("#composer", Input)
+        composer = self.query_one("#composer", Composer)
         composer.value = message.content
         composer.placeholder = "Edit: Enter saves a new version, Esc cancels"
         composer.focus()

@@ -1,4 +1,4 @@
-"""The chat app's own widgets: a message of the open branch, the sidebar's list.
+"""The chat app's own widgets: a message of the open branch, the sidebar's list, the composer.
 
     from localchat.app.widgets import MessageView
     box.mount(MessageView(shown_message))     # role, model, time, tokens, status, < 2/3 >, text
@@ -12,13 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.events import Click
-from textual.widgets import OptionList, Static
+from textual.message import Message
+from textual.widgets import OptionList, Static, TextArea
 
 from .views import ShownMessage, SidebarRow
 
-__all__ = ["MessageView", "ConversationList", "sidebar_prompt"]
+__all__ = ["MessageView", "ConversationList", "Composer", "sidebar_prompt"]
 
 _ROLE_STYLE = {"user": "bold cyan", "assistant": "bold green", "system": "bold magenta"}
 
@@ -150,3 +152,44 @@ class ConversationList(OptionList):
         app: Any = self.app  # the ChatApp
         if self.highlighted is not None and self.highlighted < len(app.sidebar_rows):
             app.sidebar_key(key, app.sidebar_rows[self.highlighted])
+
+
+class Composer(TextArea):
+    """The message box: Enter sends (a :class:`Composer.Submitted`); ``ctrl+j`` (or
+    shift+Enter / alt+Enter, where the terminal tells them apart) starts a new line;
+    pasted text keeps its lines."""
+
+    DEFAULT_CSS = "Composer { height: auto; min-height: 3; max-height: 12; }"
+    NEWLINE = ("ctrl+j", "shift+enter", "alt+enter")
+
+    class Submitted(Message):
+        """Enter was pressed: ``value`` is the text."""
+
+        def __init__(self, composer: Composer, value: str) -> None:
+            super().__init__()
+            self.composer, self.value = composer, value
+
+        @property
+        def control(self) -> Composer:
+            return self.composer
+
+    @property
+    def value(self) -> str:
+        return self.text
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.load_text(text)
+        self.move_cursor(self.document.end)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Submitted(self, self.text))
+        elif event.key in self.NEWLINE:
+            event.stop()
+            event.prevent_default()
+            self.insert("\n")
+        else:
+            await super()._on_key(event)
