@@ -9,6 +9,7 @@
     $ localchat import conversations.zip --user ada@example.org --dry-run
     $ localchat backup /backups/     # one zip: a consistent snapshot and every file
     $ localchat restore --yes /backups/localchat-backup-20261130T174500Z.zip
+    $ localchat chat                 # the Textual chat client (pip install 'localchat[app]')
 
 Every command takes ``--db PATH`` (or a URL) and ``--app NAME``. Errors print
 one ``error: ...`` line and exit 2 (a traceback only with ``-v``). Commands
@@ -444,6 +445,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return _with_progress(args, "restore", lambda bar: call(progress=bar), _print_restore)
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    try:  # the app extra: textual is not a runtime dependency
+        from .app.ui import run
+    except ImportError as exc:
+        print(f"error: the chat app needs textual ({exc}): pip install 'localchat[app]'",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    return run(getattr(args, "db", None), getattr(args, "app", DEFAULT_APP_NAME))
+
+
 def build_parser() -> argparse.ArgumentParser:
     # SUPPRESS: options given before the command are not reset by the subparser.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
@@ -564,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=200, help="conversations per transaction")
     p.add_argument("--vacuum", action="store_true", help="then give free pages back")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("chat", cmd_chat, "the terminal chat client (needs: pip install 'localchat[app]')")
+    p.add_argument("--app-name", dest="app", metavar="NAME", help="the same as --app")
     # Feature commands register here.
     return parser
 

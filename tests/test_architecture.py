@@ -165,3 +165,21 @@ def test_every_module_imports_only_its_own_layer_or_lower_ones():
             if imported not in SHIMS and other is not None and other > rank:
                 upward.append(f"{module} imports {imported}")
     assert upward == []
+
+
+def test_only_the_chat_app_screens_import_textual():
+    """The `app` extra's packages stay optional: the library, the CLI and the app's data
+    layer import without them (the CLI imports the screens only inside `localchat chat`)."""
+    screens = {"localchat.app.ui", "localchat.app.screens", "localchat.app.widgets"}
+    users = {
+        module
+        for module, path in _modules().items()
+        for _, source, _ in _imports(module, path)
+        if source.split(".")[0] in ("textual", "rich")
+    }
+    assert users == screens
+    tree = ast.parse((ROOT / "cli.py").read_text(encoding="utf-8"))
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not any(
+        n.module and "app" in n.module.split(".") for n in top if isinstance(n, ast.ImportFrom)
+    )

@@ -23,6 +23,7 @@ RUNNABLE = [
     "docs/chat-window.md",
     "docs/maintenance.md",
     "docs/async-and-web.md",
+    "docs/chat-app.md",
 ]
 API = "docs/api.md"
 CONTINUES = "<!-- examples: continue the section above -->"
