@@ -164,8 +164,23 @@ def _database_classes(pw: Any) -> tuple[type[peewee.Database], type[peewee.Datab
         def cursor(self, named_cursor: Any = None) -> Any:
             return PgCursor(pw.await_(self.aconnect()))
 
+        async def aexecute_sql(self, sql: str, params: Any = None) -> Any:
+            try:
+                return await super().aexecute_sql(sql, params)
+            except pw.asyncpg.PostgresError as exc:  # one peewee's wrapper does not know
+                raise _peewee_error(exc) from exc
+
     _bridge["classes"] = (SqliteDB, PostgresDB)
     return SqliteDB, PostgresDB
+
+
+def _peewee_error(exc: Exception) -> peewee.PeeweeException:
+    """asyncpg's error as the nearest peewee class (as psycopg's would be)."""
+    for cls in type(exc).__mro__:
+        found = peewee.EXCEPTIONS.get(cls.__name__)  # type: ignore[attr-defined]
+        if found is not None:
+            return found(exc, *exc.args)  # type: ignore[no-any-return]
+    return peewee.DatabaseError(exc, *exc.args)
 
 
 def _async_database(config: StoreConfig, *, readonly: bool) -> peewee.Database:
