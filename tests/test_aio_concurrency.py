@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -10,10 +11,13 @@ import pytest
 import localchat
 from localchat.aio import (
     aio_session,
+    authenticate,
     count_generations_per_user,
+    create_document_with_file,
     create_user,
     list_users,
     log_generation,
+    set_password,
 )
 from localchat.models import AuditLog
 
@@ -113,7 +117,6 @@ def test_the_event_loop_keeps_running_while_fifty_tasks_write(localchat_store):
 def test_a_writer_of_another_thread_holding_the_lock_does_not_stall_the_loop(localchat_store):
     """While a sync session in a thread holds the write lock, an async writer waits for it in
     aiosqlite's thread (SQLite's busy handler), and the loop keeps ticking meanwhile."""
-    import threading
 
     held, release = threading.Event(), threading.Event()
 
@@ -151,3 +154,59 @@ def test_a_writer_of_another_thread_holding_the_lock_does_not_stall_the_loop(loc
         return running_while_blocked
 
     assert asyncio.run(main()) > 5
+
+
+def test_hashing_a_password_in_an_async_session_leaves_the_loop_running(localchat_store):
+    """scrypt takes a quarter of a second: in an async session it runs in a worker thread."""
+
+    async def main():
+        async with aio_session(localchat_store) as s:
+            user = await create_user(s, email="ada@example.org")
+        ticks, done = 0, asyncio.Event()
+
+        async def ticker():
+            nonlocal ticks
+            while not done.is_set():
+                await asyncio.sleep(0.005)
+                ticks += 1
+
+        tick = asyncio.create_task(ticker())
+        await asyncio.sleep(0.01)
+        before = ticks
+        async with aio_session(localchat_store) as s:
+            await set_password(s, user.id, "correct horse")
+            ok = await authenticate(s, "ada@example.org", "correct horse")
+        during = ticks - before
+        done.set()
+        await tick
+        return ok, during
+
+    ok, during = asyncio.run(main())
+    assert ok is not None
+    assert during >= 10  # two KDF runs: ~0.5 s; a blocked loop would not tick at all
+
+
+def test_copying_a_document_in_an_async_session_runs_off_the_loop_thread(
+    localchat_store, tmp_path, monkeypatch
+):
+    from localchat.files import disk
+
+    copied_in = []
+    copy = disk._copy_into
+
+    def recording(*args, **kwargs):
+        copied_in.append(threading.get_ident())
+        return copy(*args, **kwargs)
+
+    monkeypatch.setattr(disk, "_copy_into", recording)
+    src = tmp_path / "big.bin"
+    src.write_bytes(b"x" * 100_000)
+
+    async def main():
+        async with aio_session(localchat_store) as s:
+            doc = await create_document_with_file(s, src_path=src)
+        return threading.get_ident(), doc.size
+
+    loop_thread, size = asyncio.run(main())
+    assert size == 100_000
+    assert copied_in and loop_thread not in copied_in
