@@ -22,6 +22,7 @@ RUNNABLE = [
     "docs/portability.md",
     "docs/chat-window.md",
     "docs/maintenance.md",
+    "docs/async-and-web.md",
 ]
 API = "docs/api.md"
 CONTINUES = "<!-- examples: continue the section above -->"
