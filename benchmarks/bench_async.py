@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -158,15 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", type=int, default=50, help="concurrent writers")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="localchat-bench-async-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    template = data.make_template(workdir)
-    path = data.build_store(
-        template,
-        workdir / "async.db",
-        n_conversations=args.conversations,
-        per_conversation=args.per_conversation,
-    )
+    path = data.bench_store(
+        args.workdir, "async",
+        n_conversations=args.conversations, per_conversation=args.per_conversation,
+    )  # fmt: skip
     return asyncio.run(_run(args, path))
 
 
