@@ -42,7 +42,7 @@ from .store import (
     open_async_store,
 )
 from .streaming import AsyncReplyStream, stream_reply
-from .web import async_db_dependency, get_async_db, get_async_db_session, get_session
+from .dependencies import async_db_dependency, get_async_db, get_async_db_session, get_session
 
 __all__ = [
     "AsyncSession",
