@@ -17,6 +17,7 @@ from localchat import ReadOnlySession, SessionClosed, StoreBusy, open_store
 from localchat.aio import (
     AsyncSession,
     aio_session,
+    close_all,
     create_conversation,
     create_user,
     get_async_db,
@@ -379,3 +380,32 @@ def test_without_the_async_extra_localchat_imports_and_a_session_names_the_extra
     assert out.returncode == 0, out.stderr
     assert "pip install 'localchat[async]'" in out.stdout
     assert not (tmp_path / "x.db").exists()
+
+
+def test_a_restore_waits_for_closed_async_pools_and_then_sessions_use_the_restored_file(
+    db_path, tmp_path
+):
+    from localchat.backup import backup_store, restore_store
+
+    archive = tmp_path / "backup.zip"
+
+    async def main():
+        async with aio_session(db_path) as s:
+            await create_user(s, email="ada@example.org")
+        await asyncio.to_thread(backup_store, archive, db_path)
+        async with aio_session(db_path) as s:
+            await create_user(s, email="bob@example.org")
+        async with aio_session(db_path, readonly=True) as s:  # both pools hold connections
+            assert len(await list_users(s)) == 2
+        with pytest.raises(StoreBusy, match="Nothing was changed"):
+            await asyncio.to_thread(restore_store, archive, db_path, wait=0.1)
+        await close_all()  # what an app does before it restores
+        await asyncio.to_thread(restore_store, archive, db_path)
+        async with aio_session(db_path, readonly=True) as s:
+            seen = [u.email for u in await list_users(s)]
+        async with aio_session(db_path) as s:
+            await create_user(s, email="cy@example.org")
+        return seen
+
+    assert asyncio.run(main()) == ["ada@example.org"]
+    assert _emails(open_store(db_path)) == ["ada@example.org", "cy@example.org"]
