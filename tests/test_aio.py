@@ -409,3 +409,30 @@ def test_a_restore_waits_for_closed_async_pools_and_then_sessions_use_the_restor
 
     assert asyncio.run(main()) == ["ada@example.org"]
     assert _emails(open_store(db_path)) == ["ada@example.org", "cy@example.org"]
+
+
+def test_get_async_db_in_a_fastapi_app_commits_each_good_request_and_rolls_back_a_failed_one(
+    configured,
+):
+    fastapi = pytest.importorskip("fastapi", reason="the web extra (FastAPI) is not installed")
+    httpx = pytest.importorskip("httpx", reason="the web extra (httpx) is not installed")
+    app, db = fastapi.FastAPI(), fastapi.Depends(get_async_db)
+
+    @app.post("/users/{email}")
+    async def add(email: str, fail: bool = False, s: AsyncSession = db):
+        await create_user(s, email=email)
+        if fail:
+            raise Boom
+
+    async def main():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            failed = await client.post("/users/bob@example.org?fail=true")
+            done = await asyncio.gather(
+                *(client.post(f"/users/user{i}@example.org") for i in range(20))
+            )
+        return failed.status_code, [r.status_code for r in done]
+
+    failed, done = asyncio.run(main())
+    assert (failed, done) == (500, [200] * 20)
+    assert _emails(configured) == sorted(f"user{i}@example.org" for i in range(20))
