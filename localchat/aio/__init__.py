@@ -31,6 +31,7 @@ from typing import Any
 
 from . import functions
 from .audit import get_recent_logs, get_user_history
+from .dependencies import async_db_dependency, get_async_db, get_async_db_session, get_session
 from .functions import *  # noqa: F403
 from .functions import bridge, store_bridge
 from .store import (
@@ -42,7 +43,6 @@ from .store import (
     open_async_store,
 )
 from .streaming import AsyncReplyStream, stream_reply
-from .dependencies import async_db_dependency, get_async_db, get_async_db_session, get_session
 
 __all__ = [
     "AsyncSession",
