@@ -436,3 +436,25 @@ def test_get_async_db_in_a_fastapi_app_commits_each_good_request_and_rolls_back_
     failed, done = asyncio.run(main())
     assert (failed, done) == (500, [200] * 20)
     assert _emails(configured) == sorted(f"user{i}@example.org" for i in range(20))
+
+
+def test_an_ended_loop_leaves_no_async_store_behind_and_a_new_loop_gets_its_own(
+    localchat_store,
+):
+    import gc
+    import weakref
+
+    async def use(previous=None):
+        astore = open_async_store(previous or localchat_store)
+        async with aio_session(astore) as s:
+            await create_user(s, email=f"user{id(astore)}@example.org")
+        return astore
+
+    first = asyncio.run(use())
+    ref = weakref.ref(first)
+    second = asyncio.run(use(first))  # a store of the ended loop names the same store
+    assert second is not first and second.store is first.store
+    del first, second
+    gc.collect()
+    assert ref() is None
+    assert len(_emails(localchat_store)) == 2

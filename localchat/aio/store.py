@@ -351,6 +351,9 @@ class AsyncStore:
             yield
         finally:
             await self.close()
+            per_loop = _stores.get(asyncio.get_running_loop(), {})
+            if per_loop.get(self.store) is self:  # the loop ends: forget it, and its stores
+                del per_loop[self.store]
 
     def __repr__(self) -> str:
         return f"<AsyncStore {self.config.describe()}>"
@@ -376,13 +379,15 @@ def open_async_store(
     """The :class:`AsyncStore` of a location (or of a sync ``Store``) in the running loop.
 
     Creates nothing on disk; the first write session creates and migrates the
-    store (in a worker thread). One per store and event loop, cached.
+    store (in a worker thread). One per store and event loop, cached (an
+    ``AsyncStore`` of another loop gives this loop's one).
     """
     if isinstance(db_path, AsyncStore):
-        return db_path
-    store = (
-        db_path if isinstance(db_path, Store) else open_store(db_path, url=url, app_name=app_name)
-    )
+        store = db_path.store
+    elif isinstance(db_path, Store):
+        store = db_path
+    else:
+        store = open_store(db_path, url=url, app_name=app_name)
     loop = asyncio.get_running_loop()
     per_loop = _stores.setdefault(loop, {})
     found = per_loop.get(store)
