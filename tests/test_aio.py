@@ -458,3 +458,24 @@ def test_an_ended_loop_leaves_no_async_store_behind_and_a_new_loop_gets_its_own(
     gc.collect()
     assert ref() is None
     assert len(_emails(localchat_store)) == 2
+
+
+def test_a_writer_waiting_longer_than_the_busy_timeout_gets_store_busy(
+    localchat_store, monkeypatch
+):
+    from localchat.aio import store as aio_store
+
+    monkeypatch.setattr(aio_store, "WRITE_WAIT_SECONDS", 0.2)
+
+    async def child():
+        async with aio_session(localchat_store) as s:
+            await create_user(s, email="child@example.org")
+
+    async def main():
+        async with aio_session(localchat_store) as s:  # holds the write lock...
+            await create_user(s, email="parent@example.org")
+            await asyncio.wait_for(child(), 30)  # ...while a task it awaits wants it
+
+    with pytest.raises(StoreBusy, match="busy"):
+        asyncio.run(main())
+    assert _emails(localchat_store) == []

@@ -33,7 +33,7 @@ import peewee
 from ..config import DEFAULT_APP_NAME, StoreConfig
 from ..database import SQLITE_PRAGMAS, Session, Store, open_store
 from ..database import init_db as sync_init_db
-from ..errors import ConfigError, SessionClosed
+from ..errors import ConfigError, SessionClosed, StoreBusy
 from ..storefile import BUSY_TIMEOUT_SECONDS
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "WRITE_POOL_SIZE",
     "READ_POOL_SIZE",
     "POSTGRES_POOL_SIZE",
+    "WRITE_WAIT_SECONDS",
 ]
 
 R = TypeVar("R")
@@ -58,6 +59,9 @@ WRITE_POOL_SIZE = 2
 READ_POOL_SIZE = 4
 #: PostgreSQL connections per store and loop (asyncpg pool).
 POSTGRES_POOL_SIZE = 10
+#: How long a write session waits for the store's other writers of this loop
+#: before it gives up with StoreBusy (as SQLite's busy timeout does).
+WRITE_WAIT_SECONDS = BUSY_TIMEOUT_SECONDS
 
 _INSTALL = "pip install 'localchat[async]'"
 
@@ -324,7 +328,7 @@ class AsyncStore:
         task = asyncio.current_task()
         locked = False
         if not readonly and store.is_sqlite and self._writer is not task:
-            await self._write_lock.acquire()  # writers queue here, in the loop
+            await self._wait_for_writers()  # writers queue here, in the loop
             self._writer, locked = task, True
         try:
             steps = store.transaction_steps(db, readonly=readonly, session_type=AsyncSession)
@@ -340,6 +344,20 @@ class AsyncStore:
             if locked:
                 self._writer = None
                 self._write_lock.release()
+
+    async def _wait_for_writers(self) -> None:
+        lock = self._write_lock
+        if not lock.locked():
+            await lock.acquire()  # free: at once, without a timer
+            return
+        try:
+            await asyncio.wait_for(lock.acquire(), WRITE_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            raise StoreBusy(
+                f"{self.config.describe()} is busy: another task of this process held the "
+                f"write lock for more than {WRITE_WAIT_SECONDS:g} s; try again. (A task that "
+                "awaits another task's write session inside its own holds the lock it waits for.)"
+            ) from None
 
     async def close(self) -> None:
         """Close this store's connection pools (idle ones now, busy ones when released)."""
