@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -135,15 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=2.0, help="seconds the writer holds")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="localchat-bench-read-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    template = data.make_template(workdir)
-    path = data.build_store(
-        template,
-        workdir / "reads.db",
-        n_conversations=args.conversations,
-        per_conversation=args.per_conversation,
-    )
+    path = data.bench_store(
+        args.workdir, "reads",
+        n_conversations=args.conversations, per_conversation=args.per_conversation,
+    )  # fmt: skip
     results = measure(path, args.conversations, args.reads)
     print(f"{args.conversations:,} conversations x {args.per_conversation} messages, "
           f"{args.reads:,} reads each, medians (p95) in ms:")  # fmt: skip

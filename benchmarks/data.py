@@ -16,6 +16,7 @@ import datetime as dt
 import random
 import shutil
 import sqlite3
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -251,3 +252,18 @@ def build_store(template: Path, path: Path, *, n_conversations: int, per_convers
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return path
+
+
+def bench_store(
+    workdir: Path | None, name: str, *, n_conversations: int, per_conversation: int
+) -> Path:
+    """A populated store ``<name>.db`` for a ``bench_*`` script, in ``workdir`` (else a
+    fresh temporary folder)."""
+    folder = workdir or Path(tempfile.mkdtemp(prefix=f"localchat-bench-{name}-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return build_store(
+        make_template(folder),
+        folder / f"{name}.db",
+        n_conversations=n_conversations,
+        per_conversation=per_conversation,
+    )

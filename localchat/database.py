@@ -18,6 +18,7 @@ waits for a writer and never writes.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import shutil
@@ -86,8 +87,9 @@ class Session:
         self.store = store
         self.db = store.db if db is None else db
         self.readonly = readonly
-        #: The thread the session serves; 0 once its ``with`` block has ended.
-        self.owner = threading.get_ident()
+        #: The thread the session serves (an async session: its task); 0 once
+        #: its ``with`` block has ended.
+        self.owner: Any = threading.get_ident()
 
     def check_usable(self) -> None:
         """Raise :class:`SessionClosed` unless used inside its block, by its thread."""
@@ -136,7 +138,12 @@ class Store:
         self._readable = False  # the file was checked as localchat's, at the newest schema
         self._migrated = False
         self._migrate_lock = threading.Lock()
-        self._local = threading.local()  # per-thread rollback hooks
+        #: The rollback hooks of the outermost transaction open in this thread or
+        #: asyncio task (each has its own context; a child task's copy keeps the
+        #: list, but opening its own session sets its own).
+        self._hooks: contextvars.ContextVar[list[Callable[[], Any]] | None] = (
+            contextvars.ContextVar(f"localchat_rollback_hooks_{id(self):x}", default=None)
+        )
         #: What code learned about this store's schema (e.g. whether a trigger
         #: exists); forgotten whenever the schema is migrated.
         self.schema_facts: dict[str, Any] = {}
@@ -195,11 +202,11 @@ class Store:
     def migration_status(self) -> list[schema.MigrationState]:
         """Every migration, applied or pending. Read-only: never creates or changes the file."""
         self.check_file()
-        with self._driver_errors():
+        with self.driver_errors():
             return schema.status(self)
 
     @contextlib.contextmanager
-    def _driver_errors(self) -> Iterator[None]:
+    def driver_errors(self) -> Iterator[None]:
         """Re-raise driver failures as localchat errors naming this store."""
         try:
             yield
@@ -270,7 +277,7 @@ class Store:
         """
         self._prepared = self._migrated = True
 
-    def _ensure_readable(self) -> None:
+    def ensure_readable(self) -> None:
         """What a read session needs, checked without writing anything."""
         if self._readable or self._migrated:
             return
@@ -296,7 +303,7 @@ class Store:
             return {}
         self.check_file()
         db = self.read_db
-        with self._driver_errors(), db.connection_context():
+        with self.driver_errors(), db.connection_context():
             tables = set(db.get_tables())
             return {
                 m._meta.table_name: m.select().bind(db).count()
@@ -326,9 +333,9 @@ class Store:
 
     @contextlib.contextmanager
     def _write_session(self) -> Iterator[Session]:
-        with self._driver_errors():
+        with self.driver_errors():
             self.ensure_migrated()
-        yield from self._transaction(self.db, readonly=False)
+        yield from self.transaction_steps(self.db, readonly=False)
 
     @contextlib.contextmanager
     def read_session(self) -> Iterator[Session]:
@@ -343,12 +350,12 @@ class Store:
         or changes the file: a store that needs migrating raises
         :class:`~localchat.errors.MigrationError` instead.
         """
-        with self._driver_errors():
-            self._ensure_readable()
+        with self.driver_errors():
+            self.ensure_readable()
         if not self.is_sqlite or self.db.in_transaction():
-            yield from self._transaction(self.db, readonly=True)
+            yield from self.transaction_steps(self.db, readonly=True)
         else:
-            yield from self._transaction(self.read_db, readonly=True)
+            yield from self.transaction_steps(self.read_db, readonly=True)
 
     @property
     def read_db(self) -> peewee.Database:
@@ -357,7 +364,15 @@ class Store:
             self._read_db = _connect(self.config, readonly=True) if self.is_sqlite else self.db
         return self._read_db
 
-    def _transaction(self, db: peewee.Database, *, readonly: bool) -> Iterator[Session]:
+    def transaction_steps(
+        self, db: peewee.Database, *, readonly: bool, session_type: type[Session] = Session
+    ) -> Iterator[Session]:
+        """Open, yield, commit or roll back, release: the one body of every session.
+
+        A plain generator of sync calls, so :mod:`localchat.aio` drives the
+        same steps through peewee's greenlet bridge (``session_type`` then
+        names the session class that checks its owning task).
+        """
         where = self.config.describe()
         opened = False
         try:
@@ -382,7 +397,10 @@ class Store:
             txn.__exit__(None, None, None)
             raise
         router.push(db)
-        session = Session(self, db, readonly)
+        session = session_type(self, db, readonly)
+        hooks_before = self._hooks.get()
+        if outermost:
+            self._hooks.set([])
         try:
             try:
                 yield session
@@ -407,13 +425,16 @@ class Store:
                 raise translate(exc, where, readonly=readonly) or exc from exc
         finally:
             if outermost:
-                self._rollback_hooks().clear()
+                self._hooks.set(hooks_before)
             router.pop()
             if opened:
                 db.close()
 
     def _rollback_hooks(self) -> list[Callable[[], Any]]:
-        return self._local.__dict__.setdefault("rollback_hooks", [])
+        hooks = self._hooks.get()
+        if hooks is None:  # no transaction open here: nothing would ever run them
+            return []
+        return hooks
 
     def _run_rollback_hooks(self) -> None:
         hooks = self._rollback_hooks()

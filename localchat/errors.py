@@ -213,7 +213,7 @@ def _is_driver_error(exc: BaseException) -> bool:
     module = type(exc).__module__ or ""
     return (
         isinstance(exc, sqlite3.Error)
-        or module.startswith(("peewee", "psycopg", "sqlite3"))
+        or module.startswith(("peewee", "psycopg", "sqlite3", "asyncpg"))
         or any(c.__module__.startswith(("peewee", "psycopg")) for c in type(exc).__mro__[1:-1])
     )
 

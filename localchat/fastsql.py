@@ -164,10 +164,13 @@ def json_param(field: peewee.Field) -> tuple[str, Callable[[Any], Any]]:
     """The placeholder (``{p}`` in it) and the converter of a JSON column, for raw SQL.
 
     On SQLite peewee writes JSON as ``json(<dumps(value)>)`` (a SQL expression,
-    not a bindable value); elsewhere ``db_value`` gives a bindable value.
+    not a bindable value), on asyncpg as a node holding ``dumps(value)``;
+    elsewhere ``db_value`` gives a bindable value.
     """
-    if isinstance(field.db_value([]), peewee.Node):
-        return "json({p})", field._dumps  # type: ignore[attr-defined]
+    value = field.db_value([])
+    if isinstance(value, peewee.Node):  # the SQL it renders to, around one parameter
+        sql, _ = peewee.Context().sql(value).query()
+        return sql.replace("?", "{p}"), field._dumps  # type: ignore[attr-defined]
     return "{p}", field.db_value
 
 

@@ -17,9 +17,11 @@ Used by the repository, search and export alike.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import sqlite3
+import sys
 from collections.abc import Callable
 from threading import get_ident
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -38,6 +40,7 @@ __all__ = [
     "session_signature",
     "session_db",
     "no_session",
+    "off_loop",
 ]
 
 P = ParamSpec("P")
@@ -157,6 +160,22 @@ def session_db(name: str, session: Any) -> peewee.Database:
     if db is None:
         raise no_session(name, session)
     return db
+
+
+def off_loop(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """``fn(*args, **kwargs)``; inside an asyncio session, in a worker thread.
+
+    For the slow, database-free steps of a data-access function (the password
+    KDF, copying a file): :mod:`localchat.aio` runs data-access functions in
+    the event loop's thread (their queries wait in the driver's), so these
+    steps hand the loop back while they work. Everywhere else: a plain call.
+    """
+    bridge = sys.modules.get("playhouse.pwasyncio")
+    if bridge is not None and isinstance(router.obj, bridge.AsyncDatabaseMixin):
+        greenlet = sys.modules["greenlet"]
+        if greenlet.getcurrent().parent is not None:  # inside the bridge: await_ works
+            return bridge.await_(asyncio.to_thread(fn, *args, **kwargs))
+    return fn(*args, **kwargs)
 
 
 # One fixed savepoint name: SQLite and PostgreSQL release / roll back the most

@@ -17,6 +17,8 @@ commits when the request succeeds, rolls back when it raises (an
 its read-only twin (a snapshot that never waits for a writer), and
 ``get_db_session()`` the same transaction as a context manager for code
 outside a request. Nothing here imports FastAPI: these are plain generators.
+Their async twins, ``get_async_db`` and ``get_async_db_session`` (from
+:mod:`localchat.aio`, the ``async`` extra), use the same configured store.
 
 Why a request session is not a plain :class:`~localchat.Session`: FastAPI
 enters a sync generator dependency in one worker thread, runs the endpoint in
@@ -40,11 +42,12 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import peewee
 
+from .aio.dependencies import get_async_db, get_async_db_session
 from .config import DEFAULT_APP_NAME
 from .database import Session, Store, open_store
 from .errors import translate
@@ -61,6 +64,8 @@ __all__ = [
     "get_db",
     "get_read_db",
     "get_db_session",
+    "get_async_db",
+    "get_async_db_session",
     "UserRepository",
     "ConversationRepository",
 ]
@@ -136,7 +141,7 @@ class RequestSession(Session):
         where = store.config.describe()
         try:
             if self.readonly:
-                store._ensure_readable()  # never writes: refuses a store that needs migrating
+                store.ensure_readable()  # never writes: refuses a store that needs migrating
             else:
                 store.ensure_migrated()
             db.connect()
@@ -248,6 +253,14 @@ class Dependencies:
     ) -> contextlib.AbstractContextManager[Session]:
         """The store's session as a context manager (commit, rollback, release)."""
         return self.store.session(readonly=readonly)
+
+    async def get_async_db(self) -> AsyncIterator[Any]:
+        """The async twin of :meth:`get_db`: an :class:`~localchat.aio.AsyncSession`
+        (commit on success, rollback on an exception or a disconnect, released always)."""
+        from .aio import aio_session  # the async extra is optional
+
+        async with aio_session(self.store) as session:
+            yield session
 
 
 def _request(store: Store, *, readonly: bool) -> Iterator[RequestSession]:

@@ -158,3 +158,15 @@ def test_the_chat_app_benchmark_opens_and_switches_on_a_small_store(capsys) -> N
     rows = re.search(r"open to a usable sidebar \((\d+) rows\)", out)
     assert rows and 1 <= int(rows.group(1)) <= 12  # the generator trashes some
     assert "switch conversations" in out
+
+
+def test_the_async_benchmark_runs_small_and_reports_every_ratio(capsys, tmp_path) -> None:
+    from benchmarks import bench_async
+
+    assert bench_async.main(["--conversations", "20", "--per-conversation", "3", "--calls",
+                             "20", "--rounds", "2", "--tasks", "10",
+                             "--workdir", str(tmp_path)]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    for w in ("W1", "W3", "W4"):
+        assert f"  {w}: sync " in out and "async/sync" in out
+    assert "10 tasks appending at once" in out and "event-loop stall" in out

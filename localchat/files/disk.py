@@ -48,6 +48,7 @@ import peewee
 
 from ..errors import FileStoreError, NotFound, ValidationError
 from ..models import Document
+from ..operations import off_loop
 from ..storefile import make_private_dirs
 
 __all__ = [
@@ -330,26 +331,34 @@ def spool(
         raise FileStoreError(f"cannot write in {str(folder)!r}: {exc}") from exc
     result = Spool(folder, Path(temp), "", 0, b"")
     try:
-        digest, size, head = hashlib.sha256(), 0, b""
         with os.fdopen(src_fd, "rb") as reader, os.fdopen(fd, "wb") as writer:
-            if limit is not None and os.fstat(reader.fileno()).st_size > limit:
-                _too_big(os.fstat(reader.fileno()).st_size, limit)
-            while chunk := reader.read(CHUNK_SIZE):
-                size += len(chunk)
-                if limit is not None and size > limit:
-                    _too_big(size, limit)
-                head = head or chunk[:64]
-                digest.update(chunk)
-                writer.write(chunk)
-            writer.flush()
-            os.fsync(writer.fileno())
-            result.source_id = _file_id(os.fstat(reader.fileno()))
-        result.sha256, result.size, result.head = digest.hexdigest(), size, head
+            # In an async session: in a worker thread, the event loop runs meanwhile.
+            found = off_loop(_copy_into, reader, writer, limit)
+            result.sha256, result.size, result.head, result.source_id = found
         yield result
     except OSError as exc:
         raise FileStoreError(f"cannot store {os.fspath(src)!r}: {exc}") from exc
     finally:
         result.discard()
+
+
+def _copy_into(
+    reader: IO[bytes], writer: IO[bytes], limit: int | None
+) -> tuple[str, int, bytes, tuple[int, int, int, int]]:
+    """Copy ``reader`` to ``writer`` and fsync it: (sha256, size, first bytes, source id)."""
+    digest, size, head = hashlib.sha256(), 0, b""
+    if limit is not None and os.fstat(reader.fileno()).st_size > limit:
+        _too_big(os.fstat(reader.fileno()).st_size, limit)
+    while chunk := reader.read(CHUNK_SIZE):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            _too_big(size, limit)
+        head = head or chunk[:64]
+        digest.update(chunk)
+        writer.write(chunk)
+    writer.flush()
+    os.fsync(writer.fileno())
+    return digest.hexdigest(), size, head, _file_id(os.fstat(reader.fileno()))
 
 
 def _file_id(st: os.stat_result) -> tuple[int, int, int, int]:

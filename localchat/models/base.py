@@ -1,9 +1,9 @@
 """Shared model plumbing: the session router, UTC timestamps, uuids, ``to_dict``.
 
 Models are bound to :data:`router`, a database proxy whose target is the
-database of the innermost open session *in the current thread*. Two stores can
-therefore be used one after the other, nested, or from different threads,
-and never see each other's rows.
+database of the innermost open session *in the current thread or asyncio
+task*. Two stores can therefore be used one after the other, nested, or from
+different threads or tasks, and never see each other's rows.
 
     from localchat import local_session
     from localchat.models import User
@@ -13,8 +13,8 @@ and never see each other's rows.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as _dt
-import threading
 import uuid as _uuid
 from typing import Any
 
@@ -27,6 +27,7 @@ from peewee import (
     Field,
     Model,
     NodeList,
+    SqliteDatabase,
     UUIDField,
 )
 from playhouse.shortcuts import model_to_dict
@@ -47,27 +48,37 @@ __all__ = [
 
 
 class _SessionRouter(DatabaseProxy):
-    """A ``DatabaseProxy`` whose target is a per-thread stack of databases."""
+    """A ``DatabaseProxy`` whose target is a per-thread, per-task stack of databases.
 
-    __slots__ = ("_local", "_backend")
+    The stack is an immutable tuple in a ``ContextVar``: each thread has its
+    own context, and each asyncio task a copy of its creator's, so a task that
+    opens a session never moves another task's target (a list would be shared
+    by the copies).
+    """
+
+    __slots__ = ("_stack", "_backend")
 
     def __init__(self) -> None:
-        object.__setattr__(self, "_local", threading.local())
+        object.__setattr__(self, "_stack", contextvars.ContextVar("localchat_router", default=()))
         object.__setattr__(self, "_backend", None)
         object.__setattr__(self, "_callbacks", [])
 
     @property
     def obj(self) -> Any:
-        stack = getattr(self._local, "stack", None)
+        stack = self._stack.get()
         return stack[-1] if stack else None
 
     def push(self, database: Any) -> None:
-        stack = self._local.__dict__.setdefault("stack", [])
-        stack.append(database)
+        self._stack.set((*self._stack.get(), database))
         # Field hooks (JSONField, BlobField) keep per-backend converters; fire
-        # them when the backend class changes (one backend per process).
+        # them when the backend changes (one backend per process). SQLite's
+        # sync and asyncio databases share one kind of converter.
         backend = type(database)
         if backend is not self._backend:
+            if isinstance(database, SqliteDatabase) and isinstance(self._backend, type):
+                if issubclass(self._backend, SqliteDatabase):
+                    object.__setattr__(self, "_backend", backend)
+                    return
             object.__setattr__(self, "_backend", backend)
             for callback in self._callbacks:
                 callback(database)
@@ -87,7 +98,7 @@ class _SessionRouter(DatabaseProxy):
         return callback
 
     def pop(self) -> None:
-        self._local.stack.pop()
+        self._stack.set(self._stack.get()[:-1])
 
     def initialize(self, obj: Any) -> None:  # pragma: no cover - not used
         raise TypeError("the session router is bound by sessions, not initialize().")
@@ -98,7 +109,7 @@ class _SessionRouter(DatabaseProxy):
         target = self.obj
         if target is None:
             raise NoSession(
-                "no open localchat session in this thread; wrap the call in "
+                "no open localchat session in this thread or task; wrap the call in "
                 "`with get_session() as s:` or `with local_session() as s:`."
             )
         return getattr(target, attr)

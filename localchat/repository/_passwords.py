@@ -27,6 +27,7 @@ import hmac
 import os
 
 from ..errors import ValidationError
+from ..operations import off_loop
 
 __all__ = [
     "SCRYPT_PARAMS",
@@ -64,7 +65,8 @@ def _maxmem(n: int, r: int, p: int) -> int:
 
 
 def _derive(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return hashlib.scrypt(
+    return off_loop(  # a quarter of a second: an asyncio session's loop runs on meanwhile
+        hashlib.scrypt,
         password.encode("utf-8"),
         salt=salt,
         n=n,

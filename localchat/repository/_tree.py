@@ -23,8 +23,9 @@ from ._bump import refresh_preview
 __all__ = ["remove_messages", "newest_leaf_below"]
 
 # The newest message without children in the subtree of a message (itself included).
+# The start is cast: asyncpg would type an untyped parameter as text.
 _NEWEST_LEAF_BELOW = (
-    'WITH RECURSIVE "below"("id") AS (SELECT {p} UNION ALL '
+    'WITH RECURSIVE "below"("id") AS (SELECT CAST({p} AS BIGINT) UNION ALL '
     'SELECT m."id" FROM "message" m JOIN "below" b ON m."parent_id" = b."id") '
     'SELECT m."id" FROM "message" m JOIN "below" b ON m."id" = b."id" '
     'WHERE NOT EXISTS (SELECT 1 FROM "message" c WHERE c."parent_id" = m."id") '

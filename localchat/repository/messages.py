@@ -107,10 +107,12 @@ _OLDEST_PAGE = (
     'ORDER BY "created_at", "id" LIMIT {p} OFFSET {p}'
 )
 # The path up from a message (``{start}``), at most ``{p}`` deep, skipping the ``{p}``
-# newest: root first. One recursive query on SQLite and PostgreSQL alike.
+# newest: root first. One recursive query on SQLite and PostgreSQL alike. The depth
+# is a BIGINT so the depth and offset parameters are too (asyncpg types each
+# parameter from its column: an int4 depth refuses the 2**63 - 1 of "no limit").
 _PATH = (
     'WITH RECURSIVE "thread"("id", "parent_id", "depth") AS ('
-    'SELECT s."id", s."parent_id", 0 FROM "message" s WHERE s."id" = {start} '
+    'SELECT s."id", s."parent_id", CAST(0 AS BIGINT) FROM "message" s WHERE s."id" = {start} '
     'UNION ALL SELECT up."id", up."parent_id", t."depth" + 1 FROM "message" up '
     'JOIN "thread" t ON up."id" = t."parent_id" WHERE t."depth" + 1 < {p}) '
     'SELECT COLUMNS FROM "message" m JOIN "thread" t ON m."id" = t."id" '
