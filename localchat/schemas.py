@@ -33,9 +33,21 @@ import datetime as _dt
 from typing import Any
 
 from peewee import ForeignKeyField
-from playhouse.pydantic_utils import to_pydantic
-from pydantic import AliasChoices, BaseModel, Field, SerializerFunctionWrapHandler, field_serializer
-from pydantic import create_model as _create_model
+
+try:
+    from playhouse.pydantic_utils import to_pydantic
+    from pydantic import (
+        AliasChoices,
+        BaseModel,
+        Field,
+        SerializerFunctionWrapHandler,
+        field_serializer,
+    )
+    from pydantic import create_model as _create_model
+except ImportError as exc:  # the web extra is optional
+    raise ImportError(
+        f"localchat.schemas needs pydantic ({exc}): pip install 'localchat[web]'"
+    ) from exc
 
 from .models import (
     ALL_MODELS,

@@ -65,6 +65,13 @@ def test_the_web_module_imports_without_fastapi_or_pydantic():
     assert result.returncode == 0, result.stderr
 
 
+def test_the_schemas_module_without_pydantic_names_the_extra():
+    code = "import sys\nsys.modules['pydantic'] = None\nimport localchat.schemas\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "pip install 'localchat[web]'" in result.stderr.splitlines()[-1]
+
+
 # -- the generator dependency, driven by hand ---------------------------------
 
 
