@@ -13,6 +13,7 @@ from localchat import ValidationError
 from localchat.models import AuditLog
 from localchat.repository import (
     average_generation_time_ms,
+    average_generation_time_per_model,
     count_generations_per_user,
     error_rate,
     get_audit_log,
@@ -217,6 +218,20 @@ def test_average_generation_time_counts_only_timed_successes(s):
         year=2025)) == 2000.0  # fmt: skip
 
 
+def test_average_generation_time_is_kept_per_model_for_timed_successes(s):
+    assert average_generation_time_per_model(s) == {}
+    log(s, model_used="gpt-4o", generation_time_ms=1000, at=T0)
+    log(s, model_used="gpt-4o", generation_time_ms=3000, at=T0 + dt.timedelta(days=1))
+    log(s, model_used="llama3", generation_time_ms=500, at=T0)
+    log(s, model_used="llama3", generation_time_ms=None)
+    log(s, model_used="mistral", generation_time_ms=9000, status="error")
+    log(s, generation_time_ms=700, at=T0)
+    assert average_generation_time_per_model(s) == {"gpt-4o": 2000.0, "llama3": 500.0, None: 700.0}
+    assert average_generation_time_per_model(s, since=T0 + dt.timedelta(hours=1)) == {
+        "gpt-4o": 3000.0
+    }
+
+
 def test_error_rate_is_errors_over_all_entries(s):
     assert error_rate(s) == 0.0
     for status in ["success", "success", "success", "error"]:
@@ -247,6 +262,7 @@ def test_tokens_are_summed_per_model_per_utc_day(s):
 
 @pytest.mark.parametrize(
     "query", [count_generations_per_user, average_generation_time_ms, error_rate,
+              average_generation_time_per_model,
               tokens_per_model_per_day],
 )  # fmt: skip
 def test_every_aggregate_refuses_a_backwards_window(s, query):

@@ -229,6 +229,7 @@ CALLS: dict[str, Callable[[Any], dict[str, Any]]] = {
     ),
     "count_generations_per_user": lambda w: dict(since=T0, until=dt.date(2100, 1, 1)),
     "average_generation_time_ms": lambda w: dict(since=T0, until=None),
+    "average_generation_time_per_model": lambda w: dict(since=T0, until=None),
     "error_rate": lambda w: dict(since=None, until=dt.datetime(2100, 1, 1)),
     "tokens_per_model_per_day": lambda w: dict(since=dt.date(2000, 1, 1), until=None),
     # documents and the file store (swept by their own tests)

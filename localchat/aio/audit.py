@@ -15,10 +15,10 @@
         rate = await error_rate(session)
 
 ``log_generation`` and the analytics (``count_generations_per_user``,
-``average_generation_time_ms``, ``error_rate``, ``tokens_per_model_per_day``)
-are the bridged functions of :mod:`localchat.repository.audit`; the two
-queries the document writes inline are given here as functions over the same
-repository functions.
+``average_generation_time_ms``, ``average_generation_time_per_model``,
+``error_rate``, ``tokens_per_model_per_day``) are the bridged functions of
+:mod:`localchat.repository.audit`; the two queries the document writes inline
+are given here as functions over the same repository functions.
 """
 
 from __future__ import annotations

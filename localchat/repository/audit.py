@@ -40,6 +40,7 @@ __all__ = [
     "list_audit_logs_between",
     "count_generations_per_user",
     "average_generation_time_ms",
+    "average_generation_time_per_model",
     "error_rate",
     "tokens_per_model_per_day",
 ]
@@ -168,6 +169,25 @@ def average_generation_time_ms(
     )
     value = query.scalar()
     return None if value is None else float(value)
+
+
+@operation
+def average_generation_time_per_model(
+    s: Session, since: _When = None, until: _When = None
+) -> dict[str | None, float]:
+    """``{model_used: mean generation_time_ms}`` of successful timed entries.
+
+    Entries that named no model are averaged under ``None``; a model with no
+    timed success is left out.
+    """
+    query = _within(
+        AuditLog.select(AuditLog.model_used, fn.AVG(AuditLog.generation_time_ms))
+        .where((AuditLog.status == "success") & AuditLog.generation_time_ms.is_null(False))
+        .group_by(AuditLog.model_used),
+        since,
+        until,
+    )
+    return {model: float(mean) for model, mean in query.tuples()}
 
 
 @operation
