@@ -139,3 +139,15 @@ def test_a_failing_statement_after_a_waiting_begin_leaves_the_session_usable_aft
             return [u.email for u in await list_users(s)]
 
     assert _run(read, localchat_store) == ["first@example.org"]
+
+
+def test_iterating_a_query_runs_the_waiting_begin_first(localchat_store):
+    async def read():
+        astore = open_async_store(localchat_store)
+        async with aio_session(astore, readonly=True):
+            conn = astore.read_db._state.conn
+            assert [sql.split()[0] for sql in conn.pending] == ["BEGIN"]
+            emails = [u.email async for u in astore.read_db.iterate(User.select())]
+            return emails, conn.pending, conn.conn.in_transaction
+
+    assert _run(read, localchat_store) == (["first@example.org"], [], True)
