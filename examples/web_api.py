@@ -16,12 +16,10 @@ lock on the event loop (an ``asyncio.Lock``), hold no thread while they
 wait, and commit when the request ends, so any number of them at once just
 take turns. Two are ``def`` on ``Depends(deps.get_db)`` (sign-in, whose
 password check is slow CPU work that must not run on the loop, and the
-upload, which copies a file): they call ``db.commit()`` before they return.
-A ``def`` endpoint's write transaction would otherwise stay open until
-FastAPI has validated the response in its thread pool, holding SQLite's
-write lock while it waits for a free thread, and with as many writers
-waiting for that lock as the pool has threads (40) nobody would move until
-the busy timeout (see docs/async-and-web.md, "Many writers at once").
+upload, which copies a file): they call ``db.commit()`` before they return,
+so the transaction ends before FastAPI validates the response in its thread
+pool and a commit that fails is the client's answer (see
+docs/async-and-web.md, "Many writers at once").
 """
 
 from __future__ import annotations

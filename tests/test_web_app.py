@@ -326,9 +326,9 @@ def test_more_concurrent_async_posts_than_threads_all_succeed(app, store, users)
 def test_more_concurrent_sync_uploads_than_threads_all_succeed(app, store, users):
     """60 uploads at once to a ``def`` endpoint on ``get_db`` (40 threads): all 201.
 
-    It commits before it returns: a write transaction left open until the
-    request ends would hold the write lock while its response waits for a
-    free thread, and every thread would be waiting for that lock.
+    A write transaction open until the request ends holds the write lock while
+    its response waits for a free thread, with every thread waiting for that
+    lock, unless the endpoint commits first or the waiters lend their threads.
     """
     with store.session() as s:
         create_web_session(s, "ada-token", users[0])
