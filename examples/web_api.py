@@ -8,15 +8,18 @@ web-session token (only its sha256 is stored). Then: list and open
 conversations, post a message, stream an offline echo reply (saved as it
 streams; a client that goes away leaves it ``incomplete``), upload and
 download documents, search messages. Every row goes out through the pydantic
-schemas of :mod:`localchat.schemas`. Needs the ``web`` extra (FastAPI).
+schemas of :mod:`localchat.schemas`. Needs the ``web`` extra (FastAPI, aiosqlite).
 
-Every endpoint that writes calls ``db.commit()`` before it returns. The
-request session would commit anyway when the request ends, but only after
-FastAPI has validated the response in its thread pool; a write transaction
-still open then holds SQLite's write lock while it waits for a free thread,
-and with as many writers waiting for that lock as the pool has threads (40)
-nobody moves until the busy timeout. Committing in the endpoint also means
-the client is told of a commit that failed.
+Both kinds of endpoint are here. Most that write are ``async def`` on
+``Depends(deps.get_async_db)``: their requests wait for the store's write
+lock on the event loop (an ``asyncio.Lock``), hold no thread while they
+wait, and commit when the request ends, so any number of them at once just
+take turns. Two are ``def`` on ``Depends(deps.get_db)`` (sign-in, whose
+password check is slow CPU work that must not run on the loop, and the
+upload, which copies a file): they call ``db.commit()`` before they return,
+so the transaction ends before FastAPI validates the response in its thread
+pool and a commit that fails is the client's answer (see
+docs/async-and-web.md, "Many writers at once").
 """
 
 from __future__ import annotations
@@ -33,17 +36,15 @@ from fastapi import Depends, FastAPI, File, HTTPException, Request, Response, Up
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from localchat import open_store
+from localchat import Session, aio, open_store
+from localchat.aio import AsyncSession
 from localchat.app.llm import EchoModel
 from localchat.errors import Conflict, LocalchatError, NotFound, StoreBusy, ValidationError
 from localchat.models import Conversation, User
 from localchat.repository import (
-    add_message,
     authenticate,
-    create_conversation,
     create_document_with_file,
     create_web_session,
-    delete_web_session,
     get_conversation_by_thread_id,
     get_document,
     get_web_session,
@@ -145,7 +146,7 @@ def create_app(
             raise HTTPException(401, "not signed in, or the session has expired")
         return session.user
 
-    def own_conversation(db: RequestSession, thread_id: str, user: User) -> Conversation:
+    def own_conversation(db: Session, thread_id: str, user: User) -> Conversation:
         conv = get_conversation_by_thread_id(db, thread_id)
         if conv is None or conv.user_id != user.id or conv.trashed_at is not None:
             raise HTTPException(404, f"no conversation {thread_id!r}")
@@ -163,15 +164,14 @@ def create_app(
         response.set_cookie(
             COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie, path="/"
         )
-        db.commit()  # every write endpoint commits before it answers (see above)
+        db.commit()  # a `def` endpoint that writes commits before it answers (see above)
         return user
 
     @app.post("/logout", status_code=204)
-    def logout(request: Request, db: RequestSession = Depends(deps.get_db)) -> Response:
+    async def logout(request: Request, db: AsyncSession = Depends(deps.get_async_db)) -> Response:
         token = request.cookies.get(COOKIE)
         if token:
-            delete_web_session(db, token)
-            db.commit()
+            await aio.delete_web_session(db, token)
         response = Response(status_code=204)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -190,11 +190,11 @@ def create_app(
         return list_conversations_for_user(db, user.id, limit=limit, offset=offset)
 
     @app.post("/conversations", response_model=ConversationSchema, status_code=201)
-    def new_conversation(body: NewConversation, user: User = Depends(current_user),
-                         db: RequestSession = Depends(deps.get_db)) -> Any:  # fmt: skip
-        conv = create_conversation(db, user.id, title=body.title, default_model=EchoModel.key)
-        db.commit()
-        return conv
+    async def new_conversation(body: NewConversation, user: User = Depends(current_user),
+                               db: AsyncSession = Depends(deps.get_async_db)) -> Any:  # fmt: skip
+        return await aio.create_conversation(
+            db, user.id, title=body.title, default_model=EchoModel.key
+        )
 
     @app.get("/conversations/{thread_id}", response_model=OpenConversation)
     def open_conversation(thread_id: str, user: User = Depends(current_user),
@@ -204,12 +204,10 @@ def create_app(
         return {"conversation": conv, "messages": messages}
 
     @app.post("/conversations/{thread_id}/messages", response_model=MessageSchema, status_code=201)
-    def post_message(thread_id: str, body: NewMessage, user: User = Depends(current_user),
-                     db: RequestSession = Depends(deps.get_db)) -> Any:  # fmt: skip
-        conv = own_conversation(db, thread_id, user)
-        message = add_message(db, conv.id, "user", body.content)
-        db.commit()
-        return message
+    async def post_message(thread_id: str, body: NewMessage, user: User = Depends(current_user),
+                           db: AsyncSession = Depends(deps.get_async_db)) -> Any:  # fmt: skip
+        conv = await db.run(own_conversation, thread_id, user)
+        return await aio.add_message(db, conv.id, "user", body.content)
 
     @app.post("/conversations/{thread_id}/reply")
     def reply(thread_id: str, user: User = Depends(current_user),

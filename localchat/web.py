@@ -26,7 +26,11 @@ another (or on the event loop) and leaves the dependency in a third. A request
 session's transaction therefore belongs to the request, not to a thread: it
 has its own connection state, begins on first use (so a request that is
 refused before it touches the store costs nothing and holds no lock), and may
-be used by one thread at a time, whichever.
+be used by one thread at a time, whichever. A write request session that
+finds the store busy when it begins lends the web server's thread pool
+(anyio's default limiter) one thread while it waits for the lock, so more
+writers than threads cannot starve the one holding the lock of the thread it
+needs to finish.
 
 Which store: :func:`configure` sets it for the process (``db_path``, ``url``,
 ``app_name`` or a :class:`~localchat.Store`); until then it is the store
@@ -145,8 +149,11 @@ class RequestSession(Session):
             else:
                 store.ensure_migrated()
             db.connect()
-            txn = db.atomic()
-            txn.__enter__()
+            if store.is_sqlite and not self.readonly:
+                txn = _begin_writing(db)
+            else:
+                txn = db.atomic()
+                txn.__enter__()
             if self.readonly and not store.is_sqlite:
                 db.execute_sql("SET TRANSACTION READ ONLY")
         except (peewee.PeeweeException, OSError) as exc:
@@ -205,6 +212,60 @@ def _request_view(source: peewee.Database) -> peewee.Database:
     view._connect = source._connect  # type: ignore[attr-defined]
     view._close = source._close  # type: ignore[attr-defined]
     return view
+
+
+def _begin_writing(db: peewee.Database) -> Any:
+    """``BEGIN IMMEDIATE``; if another writer has the lock, wait for it with a thread lent.
+
+    A web server runs ``def`` endpoints in a bounded thread pool (FastAPI's
+    has 40) and needs a thread of it again after the endpoint returned, to
+    validate its response, before the request's transaction ends. With every
+    thread waiting here for the write lock, its holder would wait for a
+    thread until the busy timeout. So the first try does not wait; if the
+    store is busy, the pool is told it may run one thread more (anyio's
+    default limiter, when this thread is one of its workers) for as long as
+    this one waits for the lock with the usual busy timeout.
+    """
+    raw = db.connection()
+    (patience,) = raw.execute("PRAGMA busy_timeout").fetchone()
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        txn = db.atomic()
+        txn.__enter__()
+        return txn
+    except peewee.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(patience)}")
+    with _thread_lent():
+        txn = db.atomic()
+        txn.__enter__()
+        return txn
+
+
+@contextlib.contextmanager
+def _thread_lent() -> Iterator[None]:
+    """One more thread for the anyio worker pool this thread belongs to, while inside."""
+    try:
+        from anyio import from_thread, to_thread
+    except ImportError:  # no web server of that kind here
+        yield
+        return
+
+    def grow(n: int) -> None:
+        to_thread.current_default_thread_limiter().total_tokens += n
+
+    try:
+        from_thread.run_sync(grow, 1)
+    except RuntimeError:  # not an anyio worker thread: nothing to lend
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(RuntimeError):  # the event loop has ended
+            from_thread.run_sync(grow, -1)
 
 
 def _release(db: peewee.Database) -> None:

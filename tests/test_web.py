@@ -301,6 +301,64 @@ def test_a_client_that_disconnects_mid_response_rolls_back_and_releases(store, d
     assert seen[0].closed and _idle(store)
 
 
+def test_a_request_that_finds_the_store_busy_waits_for_the_writer_outside_a_server(store):
+    """No anyio worker thread to lend: the request session just waits, as a session does."""
+    holding, release = threading.Event(), threading.Event()
+
+    def writer():
+        with store.session() as s:
+            create_user(s, "first@example.org")
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait(5)
+    gen = Dependencies(store).get_db()
+    db = next(gen)
+    threading.Timer(0.2, release.set).start()
+    create_user(db, "second@example.org")  # begins: busy, then waits for the writer
+    with pytest.raises(StopIteration):
+        next(gen)
+    thread.join()
+    assert _emails(store) == ["first@example.org", "second@example.org"]
+    assert db.closed and _idle(store)
+
+
+def test_more_writers_than_threads_that_do_not_commit_all_succeed_under_fastapi(store):
+    """60 ``def`` endpoints on ``get_db`` writing at once, none committing itself.
+
+    FastAPI's pool has 40 threads and validates a ``def`` endpoint's response
+    in it before it leaves the dependency: the writer holding the lock needs a
+    thread while the others wait for the lock in theirs. A waiting writer
+    lends the pool its thread back, so nobody waits for the busy timeout.
+    """
+    import asyncio
+
+    import httpx
+
+    from localchat.schemas import UserSchema
+
+    deps, seen = Dependencies(store), []
+    app = FastAPI()
+
+    @app.post("/users/{email}", response_model=UserSchema)  # validated in the thread pool
+    def add(email: str, db: RequestSession = Depends(deps.get_db)):
+        seen.append(db)
+        return create_user(db, email)
+
+    async def post_all():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            calls = [client.post(f"/users/user{i}@example.org") for i in range(60)]
+            return await asyncio.gather(*calls)
+
+    responses = asyncio.run(post_all())
+    assert sorted({r.status_code for r in responses}) == [200]
+    assert len(_emails(store)) == 60
+    assert all(s.closed for s in seen) and _idle(store)
+
+
 # -- the repository classes ---------------------------------------------------------
 
 

@@ -289,33 +289,54 @@ def test_search_finds_only_the_users_own_messages(client, store, users):
 # -- many writers at once ---------------------------------------------------------------
 
 
-def test_more_concurrent_posts_than_threads_all_succeed(app, store, users):
-    """60 posts at once (FastAPI's pool has 40 threads): no 5xx, no "database is locked".
-
-    A write transaction left open until the request ends would hold the write
-    lock while its response waits for a free thread, and every thread would be
-    waiting for that lock.
-    """
+def _at_once(app, calls):
+    """Send ``calls(client)`` (a list of request coroutines) concurrently; the responses."""
     import httpx
 
+    async def run():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await asyncio.gather(*calls(client))
+
+    return asyncio.run(run())
+
+
+def test_more_concurrent_async_posts_than_threads_all_succeed(app, store, users):
+    """100 posts at once to an ``async def`` endpoint on ``get_async_db``, none committing
+    itself (FastAPI's pool has 40 threads): all 201, no "database is locked".
+
+    They wait for the write lock on the event loop, not in threads, and their
+    sessions commit when the request ends without needing a thread.
+    """
     with store.session() as s:
         conv = create_conversation(s, users[0], external_id="t-1")
         create_web_session(s, "ada-token", users[0])
     headers = {"cookie": f"{web_api.COOKIE}=ada-token"}
-
-    async def post_all():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            calls = [
-                client.post(
-                    "/conversations/t-1/messages", json={"content": f"m{i}"}, headers=headers
-                )  # fmt: skip
-                for i in range(60)
-            ]
-            return await asyncio.gather(*calls)
-
-    responses = asyncio.run(post_all())
+    responses = _at_once(app, lambda client: [
+        client.post("/conversations/t-1/messages", json={"content": f"m{i}"}, headers=headers)
+        for i in range(100)
+    ])  # fmt: skip
     assert sorted({r.status_code for r in responses}) == [201]
     with store.read_session() as s:
-        assert len(list_messages_for_conversation(s, conv.id, limit=None)) == 60
+        stored = list_messages_for_conversation(s, conv.id, limit=None)
+    assert sorted(m.content for m in stored) == sorted(f"m{i}" for i in range(100))
+    assert _idle(store)
+
+
+def test_more_concurrent_sync_uploads_than_threads_all_succeed(app, store, users):
+    """60 uploads at once to a ``def`` endpoint on ``get_db`` (40 threads): all 201.
+
+    A write transaction open until the request ends holds the write lock while
+    its response waits for a free thread, with every thread waiting for that
+    lock, unless the endpoint commits first or the waiters lend their threads.
+    """
+    with store.session() as s:
+        create_web_session(s, "ada-token", users[0])
+    headers = {"cookie": f"{web_api.COOKIE}=ada-token"}
+    responses = _at_once(app, lambda client: [
+        client.post("/documents", files={"file": (f"f{i}.txt", b"x%d" % i)}, headers=headers)
+        for i in range(60)
+    ])  # fmt: skip
+    assert sorted({r.status_code for r in responses}) == [201]
+    assert _rows(store)["document"] == 60 and len(_files(store)) == 60
     assert _idle(store)

@@ -146,8 +146,13 @@ def _database_classes(pw: Any) -> tuple[type[peewee.Database], type[peewee.Datab
             if postgres:
                 await conn.conn.executemany(conn._translate_placeholders(sql), rows)
             else:
-                raw = conn.conn
-                await raw._execute(lambda: raw._conn.executemany(sql, rows).close())
+                raw, pending = conn.conn, conn.take_pending()
+
+                def run() -> None:
+                    _run_pending(raw._conn, pending)
+                    raw._conn.executemany(sql, rows).close()
+
+                await raw._execute(run)
         finally:
             conn._lock.release()
 
@@ -161,25 +166,68 @@ def _database_classes(pw: Any) -> tuple[type[peewee.Database], type[peewee.Datab
         postgres = True
 
     class SqliteConnection(pw.AsyncSqliteConnection):
-        """One trip to aiosqlite's thread per statement (pwasyncio's makes three:
-        execute, fetchall, close; each costs about 25 us)."""
+        """At most one trip to aiosqlite's thread per statement (pwasyncio's makes
+        three: execute, fetchall, close; each costs about 25 us), and none for a
+        statement that returns nothing and cannot fail on its own (see
+        :func:`_deferrable`): it waits here and runs in the next statement's trip,
+        just before it. A session that ends with such statements still waiting
+        (``BEGIN DEFERRED`` then ``COMMIT``: a read session that read nothing)
+        makes no trip at all."""
+
+        def __init__(self, conn: Any) -> None:
+            super().__init__(conn)
+            self.pending: list[str] = []
+            self.in_begin = False  # a BEGIN ran (or waits) and no COMMIT/ROLLBACK since
+
+        def take_pending(self) -> list[str]:
+            pending, self.pending = self.pending, []
+            return pending
 
         async def _execute(self, sql: str, params: Any = None) -> Any:
-            raw = self.conn
+            word = sql.lstrip()[:8].upper()
+            ends = word.startswith(("COMMIT", "END")) or word == "ROLLBACK" and _ends(sql)
+            if not params and _deferrable(sql, self.in_begin):
+                self.pending.append(sql)
+                self.in_begin = self.in_begin or word.startswith("BEGIN")
+                return pw.CursorAdapter([], lastrowid=None, rowcount=-1, description=None)
+            if ends:
+                self.in_begin = False
+                if self.pending and all(p.lstrip()[:5].upper() == "BEGIN" for p in self.pending):
+                    self.pending.clear()  # BEGIN DEFERRED then the end: nothing happened
+                    return pw.CursorAdapter([], lastrowid=None, rowcount=-1, description=None)
+            raw, pending = self.conn, self.take_pending()
 
             def run() -> tuple[Any, ...]:
+                _run_pending(raw._conn, pending)
                 cursor = raw._conn.execute(sql, params or ())
                 try:
                     return cursor.fetchall(), cursor.lastrowid, cursor.rowcount, cursor.description
                 finally:
                     cursor.close()
 
-            rows, lastrowid, rowcount, description = await raw._execute(run)
+            try:
+                rows, lastrowid, rowcount, description = await raw._execute(run)
+            except BaseException:
+                if pending and pending[0].lstrip()[:5].upper() == "BEGIN":
+                    self.in_begin = False  # the waiting BEGIN may not have run
+                raise
+            if word.startswith("BEGIN"):
+                self.in_begin = True
             return pw.CursorAdapter(
                 rows, lastrowid=lastrowid, rowcount=rowcount, description=description
             )
 
+        async def execute_iter(self, sql: str, params: Any = None) -> Any:
+            if self.pending:  # what waits runs first, in its own trip
+                await self.execute("SELECT 1")
+            return await super().execute_iter(sql, params)
+
     class SqlitePool(pw.AsyncSqlitePool):
+        async def release(self, conn: Any) -> None:
+            conn.pending.clear()  # never run: as if rolled back (peewee ends its transactions)
+            conn.in_begin = False
+            await super().release(conn)
+
         async def _create_connection(self) -> Any:
             conn = await pw.aiosqlite.connect(
                 self._database, isolation_level=None, **self._connect_params
@@ -228,6 +276,38 @@ def _database_classes(pw: Any) -> tuple[type[peewee.Database], type[peewee.Datab
 
     _bridge["classes"] = (SqliteDB, PostgresDB)
     return SqliteDB, PostgresDB
+
+
+def _deferrable(sql: str, in_begin: bool) -> bool:
+    """Whether a statement may wait for the next one's trip to aiosqlite's thread.
+
+    Only statements that return nothing and take no lock, so that running them
+    a moment later, just before the next statement, changes nothing but where
+    a (practically impossible) error of theirs would raise: ``BEGIN`` and
+    ``BEGIN DEFERRED`` (a read session's; no lock until the first read, so it
+    never waits and never meets SQLITE_BUSY), ``SAVEPOINT`` and, inside a
+    ``BEGIN`` transaction, ``RELEASE`` (outside one a RELEASE commits, so it
+    runs at once). ``BEGIN IMMEDIATE`` takes the write lock and may wait for it
+    and fail with "database is locked" (StoreBusy): it always makes its own trip,
+    so it raises where it always did, when the session opens.
+    """
+    head = sql.lstrip()[:17].upper()
+    if head.startswith("BEGIN"):
+        return head.rstrip(" ;") in ("BEGIN", "BEGIN DEFERRED")
+    if head.startswith("SAVEPOINT"):
+        return True
+    return in_begin and head.startswith("RELEASE")
+
+
+def _ends(sql: str) -> bool:
+    """ROLLBACK ends the transaction; ROLLBACK TO (a savepoint) does not."""
+    return not sql.lstrip()[8:].lstrip().upper().startswith("TO")
+
+
+def _run_pending(conn: Any, pending: list[str]) -> None:
+    """In aiosqlite's thread: the statements that waited, in order (the first error raises)."""
+    for sql in pending:
+        conn.execute(sql).close()
 
 
 def _peewee_error(exc: Exception) -> peewee.PeeweeException:
