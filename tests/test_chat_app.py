@@ -99,6 +99,36 @@ async def data_job(pilot: Pilot, button: str, path: Path) -> str:
     return str(pilot.app.screen.query_one("#log", Static).render())
 
 
+async def stop_reply(pilot: Pilot, text: str, *, after_text: bool = True) -> None:
+    """Send ``text``, wait until its reply is drawn (``after_text``: with its first chunks),
+    then press Esc and wait for the app to settle."""
+    app = pilot.app
+    app.query_one("#composer", Composer).focus()
+    app.query_one("#composer", Composer).value = text
+    await pilot.press("enter")
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if app.streaming and app.query(f"#m{app.streaming}"):
+            if not after_text or app.query_one(f"#m{app.streaming}", MessageView).text:
+                break
+    await pilot.press("escape")
+    await settle(pilot)
+
+
+class ChunkSpy(ChatApp):
+    """The app, noting (stored content, drawn text) of the reply at each chunk in ``seen``."""
+
+    def __init__(self, data: ChatData, seen: list[tuple[str, str]]) -> None:
+        super().__init__(data)
+        self.seen = seen
+
+    def _chunk(self, reply_id: int, piece: str) -> None:
+        with self.data.store.read_session():
+            stored = Message.get_by_id(reply_id).content
+        super()._chunk(reply_id, piece)
+        self.seen.append((stored, self.query_one(f"#m{reply_id}", MessageView).text))
+
+
 def shown(app: ChatApp) -> list[str]:
     return [w.plain for w in app.query(MessageView)]
 
@@ -136,16 +166,8 @@ def test_sending_streams_the_reply_into_the_window_and_the_store(data: ChatData)
 
 
 def test_every_chunk_is_in_the_store_before_it_is_drawn(data: ChatData) -> None:
-    seen: list[tuple[str, str]] = []  # (stored content, drawn text) at each chunk
-
-    class Spy(ChatApp):
-        def _chunk(self, reply_id: int, piece: str) -> None:
-            with self.data.store.read_session():
-                stored = Message.get_by_id(reply_id).content
-            super()._chunk(reply_id, piece)
-            seen.append((stored, self.query_one(f"#m{reply_id}", MessageView).text))
-
-    drive(Spy(data), lambda pilot: send(pilot, "one two three"))
+    seen: list[tuple[str, str]] = []
+    drive(ChunkSpy(data, seen), lambda pilot: send(pilot, "one two three"))
     assert seen == [("one", "one"), ("one two", "one two"), ("one two three", "one two three")]
 
 
@@ -153,18 +175,8 @@ def test_stopping_mid_reply_leaves_an_incomplete_message(data: ChatData) -> None
     words = " ".join(f"w{i}" for i in range(40))
 
     async def script(pilot: Pilot) -> None:
-        app = pilot.app
-        app.query_one("#composer", Composer).focus()
-        app.query_one("#composer", Composer).value = words
-        await pilot.press("enter")
-        for _ in range(200):  # until the first chunks are drawn
-            await pilot.pause(0.02)
-            if app.streaming and app.query(f"#m{app.streaming}"):
-                if app.query_one(f"#m{app.streaming}", MessageView).text:
-                    break
-        await pilot.press("escape")
-        await settle(pilot)
-        assert "incomplete" in shown(app)[-1]
+        await stop_reply(pilot, words)
+        assert "incomplete" in shown(pilot.app)[-1]
 
     drive(ChatApp(data, models=[EchoModel(delay=0.05)]), script)
     stopped = rows(data)[-1]
@@ -743,14 +755,7 @@ def reply_of(data: ChatData) -> tuple[Message, Response | None]:
 def test_the_picker_offers_the_registry_models_and_a_reply_streams_from_the_server(
     data: ChatData, server: FakeOpenAI, registered: str
 ) -> None:
-    seen: list[tuple[str, str]] = []  # (stored content, drawn text) at each chunk
-
-    class Spy(ChatApp):
-        def _chunk(self, reply_id: int, piece: str) -> None:
-            with self.data.store.read_session():
-                stored = Message.get_by_id(reply_id).content
-            super()._chunk(reply_id, piece)
-            seen.append((stored, self.query_one(f"#m{reply_id}", MessageView).text))
+    seen: list[tuple[str, str]] = []
 
     async def script(pilot: Pilot) -> None:
         app = pilot.app
@@ -762,7 +767,7 @@ def test_the_picker_offers_the_registry_models_and_a_reply_streams_from_the_serv
         assert shown(app)[-1].rstrip().endswith("Alfama is lovely.")
         assert "15 tokens" in shown(app)[-1]
 
-    drive(Spy(data), script)
+    drive(ChunkSpy(data, seen), script)
     assert seen == [("Alfama ", "Alfama "), ("Alfama is ", "Alfama is "),
                     ("Alfama is lovely.", "Alfama is lovely.")]  # fmt: skip
     body = server.requests[-1]["body"]
@@ -785,19 +790,9 @@ def test_stopping_a_reply_of_the_server_keeps_what_arrived_and_closes_the_connec
     server.delay = 0.05
 
     async def script(pilot: Pilot) -> None:
-        app = pilot.app
         await pick_model(pilot, registered)
-        app.query_one("#composer", Composer).focus()
-        await pilot.press(*"go on", "enter")
-        for _ in range(200):  # until the first chunks are drawn
-            await pilot.pause(0.02)
-            if app.streaming and app.query(f"#m{app.streaming}"):
-                if app.query_one(f"#m{app.streaming}", MessageView).text:
-                    break
-        await pilot.press("escape")
-        await settle(pilot)
-        assert "incomplete" in shown(app)[-1]
-        assert app.streaming is None
+        await stop_reply(pilot, "go on")
+        assert "incomplete" in shown(pilot.app)[-1] and pilot.app.streaming is None
 
     drive(ChatApp(data), script)
     assert server.disconnected.wait(10)
@@ -928,3 +923,19 @@ def test_titles_file_names_and_model_names_are_shown_as_written_never_as_markup(
         await settle(pilot)
 
     drive(ChatApp(data), script)
+
+
+def test_esc_stops_a_reply_while_the_model_is_still_silent(
+    data: ChatData, server: FakeOpenAI, registered: str
+) -> None:
+    server.delay = 3.0  # the model thinks a long time before its first word
+
+    async def script(pilot: Pilot) -> None:
+        await pick_model(pilot, registered)
+        await stop_reply(pilot, "think hard", after_text=False)
+        assert "incomplete" in shown(pilot.app)[-1] and pilot.app.streaming is None
+
+    drive(ChatApp(data), script)
+    assert server.sent == 0  # the reply ended before the server said anything
+    reply, _ = reply_of(data)
+    assert (reply.status, reply.content) == ("incomplete", "")

@@ -295,14 +295,15 @@ class ChatApp(App[None]):
             if new_conv:
                 self.call_from_thread(self.load_sidebar, reset=True)
         assert conv_id is not None
-        shown = conv_id
+        shown, reply = conv_id, [0]
 
         def started(reply_id: int) -> None:
+            reply[0] = reply_id
             view = self.data.conversation(shown)
             self.call_from_thread(cast(Any, self._started), view, reply_id)
 
-        def chunk(reply_id: int, piece: str) -> None:
-            self.call_from_thread(self._chunk, reply_id, piece)
+        def chunk(piece: str) -> None:
+            self.call_from_thread(self._chunk, reply[0], piece)
 
         outcome = self.data.reply(
             conv_id,
