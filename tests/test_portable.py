@@ -332,6 +332,14 @@ HOSTILE = {
         lambda p: _lines(p) + [json.dumps({"type": "spaceship"})],
         "unknown record type",
     ),
+    "a current leaf that is no message": (
+        lambda p: _replace(p, "conversation", current_leaf="00000000-0000-4000-8000-000000000000"),
+        "current_leaf .* is not a message",
+    ),
+    "a current leaf that is not a uuid": (
+        lambda p: _replace(p, "conversation", current_leaf=7),
+        "current_leaf must be a message uuid",
+    ),
     "a lone surrogate": (lambda p: _replace(p, "message", content="\ud800"), "valid Unicode"),
     "a file whose bytes lie": (
         lambda p: _replace(p, "file", data=base64.b64encode(b"x" * 8).decode()),

@@ -42,7 +42,6 @@ from ..repository import (
     create_document_with_file,
     get_conversation_by_id,
     get_message_by_id,
-    get_thread,
     list_all_conversations,
     list_documents,
     list_messages_for_conversation,
@@ -75,18 +74,6 @@ __all__ = ["ChatData"]
 def _title(text: str) -> str:
     words = " ".join(text.split())
     return (words[:60] + "…") if len(words) > 60 else (words or "New chat")
-
-
-def _imported_leaf(conv: Any) -> int | None:
-    """An imported conversation the app never moved: the message its source marked as the
-    one last seen (``metadata["current"]``, from ChatGPT's ``current_node``), if any."""
-    if conv.current_leaf_id is not None or conv.external_id is None:
-        return None
-    query = Message.select(Message.id, Message.metadata).where(Message.conversation == conv.id)
-    for mid, meta in query.order_by(Message.id.desc()).tuples().iterator():
-        if isinstance(meta, dict) and meta.get("current") is True:
-            return int(mid)
-    return None
 
 
 def _shown(m: Message) -> bool:
@@ -200,11 +187,7 @@ class ChatData:
             if conv is None:
                 return ConversationView(conv_id, "(deleted)", None, [])
             fetch = None if limit is None else limit + 1
-            leaf = _imported_leaf(conv) if focus is None else None
-            if leaf is not None:  # ChatGPT's current_node: the leaf the user last saw there
-                branch = get_thread(s, leaf, limit=fetch)
-            else:
-                branch = list_messages_for_conversation(s, conv.id, limit=fetch, latest=True)
+            branch = list_messages_for_conversation(s, conv.id, limit=fetch, latest=True)
             if focus is not None and all(m.id != focus for m in branch):
                 branch = list_messages_for_conversation(s, conv.id, limit=None, latest=True)
                 limit = None
