@@ -14,6 +14,7 @@ from localchat import ValidationError
 from localchat.models import Conversation, Document, Message
 from localchat.portable import detect_format, import_path
 from localchat.portable.chatgpt import message_text
+from localchat.portable.markdown import conversation_markdown
 from localchat.repository import get_current_leaf, list_messages_for_conversation, switch_branch
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "imports" / "chatgpt-sample"
@@ -202,6 +203,15 @@ def test_an_imported_conversation_opens_on_chatgpts_current_branch(localchat_sto
         a1 = Message.get(Message.conversation == conv.id, Message.content == "answer to first")
         switch_branch(s, a1.id)
         assert get_current_leaf(s, conv.id).id == a1.id
+
+
+def test_a_markdown_export_of_an_import_is_chatgpts_current_branch(localchat_store, tmp_path):
+    _import(localchat_store, _write(tmp_path, [_branched()]))
+    with localchat_store.read_session() as s:
+        text = conversation_markdown(
+            s, Conversation.get(Conversation.external_id == "conv-branched")
+        )
+    assert "second wording" in text and "answer B ✨" in text and "answer A" not in text
 
 
 @pytest.mark.parametrize("current", ["gone", "client-created-root", None])
