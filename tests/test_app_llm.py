@@ -336,3 +336,23 @@ def test_an_auth_ref_that_is_not_env_gives_no_key(store, server):
     with store.read_session() as s:
         "".join(model_for(s, "kr/m").stream(HELLO))
     assert "Authorization" not in server.requests[-1]["headers"]
+
+
+def test_branch_messages_leave_out_what_an_import_marked_hidden(store, conv_id):
+    with store.session() as s:
+        add_message(s, conv_id, "system", "scaffolding", {"hidden": True})
+        add_message(s, conv_id, "user", "and now?")
+    with store.read_session() as s:
+        assert [m["content"] for m in branch_messages(s, conv_id)] == ["hi", "and now?"]
+
+
+def test_on_start_gets_the_reply_before_the_model_is_asked(store, conv_id, server):
+    started: list[tuple[int, str, str]] = []
+
+    def on_start(reply_id: int) -> None:
+        message, _ = _message(store, reply_id)
+        started.append((reply_id, message.status, message.content))
+
+    model = OpenAICompatibleModel(server.base_url, "fake-1")
+    mid = reply_into_store(store, conv_id, model, HELLO, on_start=on_start)
+    assert started == [(mid, "streaming", "")]

@@ -17,23 +17,28 @@ import pytest
 
 pytest.importorskip("textual", reason="the chat app needs the app extra: pip install '.[app]'")
 
-from textual.widgets import Input, OptionList, Static  # noqa: E402
+from textual.widgets import Input, OptionList, Select, Static  # noqa: E402
 from textual.worker import WorkerFailed  # noqa: E402
 
 from localchat.app.data import ChatData  # noqa: E402
+from localchat.app.fake_openai import FakeOpenAI  # noqa: E402
 from localchat.app.llm import EchoModel, ModelError  # noqa: E402
 from localchat.app.ui import ChatApp  # noqa: E402
 from localchat.app.views import WINDOW  # noqa: E402
 from localchat.app.widgets import Composer, MessageView  # noqa: E402
-from localchat.models import Conversation, Document, Message  # noqa: E402
+from localchat.models import Conversation, Document, Message, Response  # noqa: E402
 from localchat.repository import (  # noqa: E402
     add_message,
     add_sibling,
     append_to_reply,
     create_conversation,
+    create_model,
+    create_service,
     get_current_leaf,
+    get_response_for_message,
     list_messages_for_conversation,
     list_versions,
+    record_response,
     start_reply,
 )
 
@@ -49,11 +54,17 @@ def data(tmp_path: Path) -> ChatData:
     return ChatData.open(tmp_path / "chat.db")
 
 
-def drive(app: ChatApp, script: Callable[[Pilot], Awaitable[None]], failures: int = 0) -> None:
-    """Run ``script`` on the app; no worker may fail (but ``failures`` of them)."""
+def drive(
+    app: ChatApp,
+    script: Callable[[Pilot], Awaitable[None]],
+    failures: int = 0,
+    notifications: bool = False,
+) -> None:
+    """Run ``script`` on the app; no worker may fail (but ``failures`` of them).
+    ``notifications``: draw the app's notifications (off by default in a pilot test)."""
 
     async def main() -> None:
-        async with app.run_test(size=(120, 40)) as pilot:
+        async with app.run_test(size=(120, 40), notifications=notifications) as pilot:
             await settle(pilot)
             await script(pilot)
             await settle(pilot)
@@ -86,6 +97,36 @@ async def data_job(pilot: Pilot, button: str, path: Path) -> str:
     await pilot.click(f"#{button}")
     await settle(pilot)
     return str(pilot.app.screen.query_one("#log", Static).render())
+
+
+async def stop_reply(pilot: Pilot, text: str, *, after_text: bool = True) -> None:
+    """Send ``text``, wait until its reply is drawn (``after_text``: with its first chunks),
+    then press Esc and wait for the app to settle."""
+    app = pilot.app
+    app.query_one("#composer", Composer).focus()
+    app.query_one("#composer", Composer).value = text
+    await pilot.press("enter")
+    for _ in range(200):
+        await pilot.pause(0.02)
+        if app.streaming and app.query(f"#m{app.streaming}"):
+            if not after_text or app.query_one(f"#m{app.streaming}", MessageView).text:
+                break
+    await pilot.press("escape")
+    await settle(pilot)
+
+
+class ChunkSpy(ChatApp):
+    """The app, noting (stored content, drawn text) of the reply at each chunk in ``seen``."""
+
+    def __init__(self, data: ChatData, seen: list[tuple[str, str]]) -> None:
+        super().__init__(data)
+        self.seen = seen
+
+    def _chunk(self, reply_id: int, piece: str) -> None:
+        with self.data.store.read_session():
+            stored = Message.get_by_id(reply_id).content
+        super()._chunk(reply_id, piece)
+        self.seen.append((stored, self.query_one(f"#m{reply_id}", MessageView).text))
 
 
 def shown(app: ChatApp) -> list[str]:
@@ -125,16 +166,8 @@ def test_sending_streams_the_reply_into_the_window_and_the_store(data: ChatData)
 
 
 def test_every_chunk_is_in_the_store_before_it_is_drawn(data: ChatData) -> None:
-    seen: list[tuple[str, str]] = []  # (stored content, drawn text) at each chunk
-
-    class Spy(ChatApp):
-        def _chunk(self, reply_id: int, piece: str) -> None:
-            with self.data.store.read_session():
-                stored = Message.get_by_id(reply_id).content
-            super()._chunk(reply_id, piece)
-            seen.append((stored, self.query_one(f"#m{reply_id}", MessageView).text))
-
-    drive(Spy(data), lambda pilot: send(pilot, "one two three"))
+    seen: list[tuple[str, str]] = []
+    drive(ChunkSpy(data, seen), lambda pilot: send(pilot, "one two three"))
     assert seen == [("one", "one"), ("one two", "one two"), ("one two three", "one two three")]
 
 
@@ -142,18 +175,8 @@ def test_stopping_mid_reply_leaves_an_incomplete_message(data: ChatData) -> None
     words = " ".join(f"w{i}" for i in range(40))
 
     async def script(pilot: Pilot) -> None:
-        app = pilot.app
-        app.query_one("#composer", Composer).focus()
-        app.query_one("#composer", Composer).value = words
-        await pilot.press("enter")
-        for _ in range(200):  # until the first chunks are drawn
-            await pilot.pause(0.02)
-            if app.streaming and app.query(f"#m{app.streaming}"):
-                if app.query_one(f"#m{app.streaming}", MessageView).text:
-                    break
-        await pilot.press("escape")
-        await settle(pilot)
-        assert "incomplete" in shown(app)[-1]
+        await stop_reply(pilot, words)
+        assert "incomplete" in shown(pilot.app)[-1]
 
     drive(ChatApp(data, models=[EchoModel(delay=0.05)]), script)
     stopped = rows(data)[-1]
@@ -411,7 +434,7 @@ def test_the_usage_view_shows_tokens_per_model_per_day(data: ChatData) -> None:
         await settle(pilot)
         table = pilot.app.screen.query_one("#usage")
         cells = [table.get_row_at(i) for i in range(table.row_count)]
-        assert cells[0][1:] == ["echo", 1, 4, 4, 8]
+        assert [str(cell) for cell in cells[0][1:]] == ["echo", "1", "4", "4", "8"]
         assert cells[-1][0] == "total"
 
     drive(ChatApp(data), script)
@@ -689,3 +712,230 @@ def test_the_composer_takes_several_lines_and_enter_sends_them(data: ChatData) -
 
     drive(ChatApp(data), script)
     assert [m.content for m in rows(data)][0] == "a\nb"
+
+
+# -- the HTTP model of the registry, against a local fake OpenAI-compatible server ---------
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(chunks=["Alfama ", "is ", "lovely."], usage=(12, 3)) as fake:
+        yield fake
+
+
+@pytest.fixture
+def registered(data: ChatData, server: FakeOpenAI) -> str:
+    """A local service (standing in for Ollama) with two chat models; the key of the one
+    whose own name has a slash (as Hugging Face names do)."""
+    with data.store.session() as s:
+        local = create_service(s, "local", "ollama", base_url=server.base_url)
+        create_model(s, local.id, "llama3")
+        create_model(s, local.id, "org/model-7b")
+    return "local/org/model-7b"
+
+
+async def pick_model(pilot: Pilot, key: str) -> None:
+    """Choose a model in the header's picker with the keyboard, as a person does."""
+    picker = pilot.app.query_one("#model", Select)
+    picker.focus()
+    await pilot.press("enter")  # the list opens
+    keys = [value for _, value in picker._options]
+    moves = keys.index(key) - keys.index(picker.value)
+    await pilot.press(*(["down"] * moves if moves > 0 else ["up"] * -moves), "enter")
+    await settle(pilot)
+    assert picker.value == key
+
+
+def reply_of(data: ChatData) -> tuple[Message, Response | None]:
+    with data.store.read_session() as s:
+        reply = Message.select().order_by(Message.id.desc()).first()
+        return reply, get_response_for_message(s, reply.id)
+
+
+def test_the_picker_offers_the_registry_models_and_a_reply_streams_from_the_server(
+    data: ChatData, server: FakeOpenAI, registered: str
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def script(pilot: Pilot) -> None:
+        app = pilot.app
+        picker = app.query_one("#model", Select)
+        assert [value for _, value in picker._options] == ["echo", "local/llama3", registered]
+        await pick_model(pilot, registered)
+        await send(pilot, "Where should I stay?")
+        assert shown(app)[-1].startswith(f"assistant · {registered}")
+        assert shown(app)[-1].rstrip().endswith("Alfama is lovely.")
+        assert "15 tokens" in shown(app)[-1]
+
+    drive(ChunkSpy(data, seen), script)
+    assert seen == [("Alfama ", "Alfama "), ("Alfama is ", "Alfama is "),
+                    ("Alfama is lovely.", "Alfama is lovely.")]  # fmt: skip
+    body = server.requests[-1]["body"]
+    assert body["model"] == "org/model-7b"
+    assert body["messages"] == [{"role": "user", "content": "Where should I stay?"}]
+    reply, response = reply_of(data)
+    assert (reply.status, reply.content, reply.model) == ("complete", "Alfama is lovely.",
+                                                          registered)  # fmt: skip
+    assert response is not None
+    assert (response.model_used, response.tokens_prompt, response.tokens_completion) == (
+        registered, 12, 3)  # fmt: skip
+    with data.store.read_session():
+        assert Conversation.get().default_model == registered
+
+
+def test_stopping_a_reply_of_the_server_keeps_what_arrived_and_closes_the_connection(
+    data: ChatData, server: FakeOpenAI, registered: str
+) -> None:
+    server.chunks = [f"w{i} " for i in range(200)]
+    server.delay = 0.05
+
+    async def script(pilot: Pilot) -> None:
+        await pick_model(pilot, registered)
+        await stop_reply(pilot, "go on")
+        assert "incomplete" in shown(pilot.app)[-1] and pilot.app.streaming is None
+
+    drive(ChatApp(data), script)
+    assert server.disconnected.wait(10)
+    reply, response = reply_of(data)
+    assert (reply.status, reply.model) == ("incomplete", registered)
+    assert reply.content.startswith("w0 ") and "".join(server.chunks).startswith(reply.content)
+    assert reply.content != "".join(server.chunks) and response is None
+
+
+def test_a_server_error_is_shown_and_stored_and_the_composer_works_again(
+    data: ChatData, server: FakeOpenAI, registered: str
+) -> None:
+    server.status = 500
+    server.error_message = "the model is overloaded [/retry] in [b]5 s"  # not markup
+
+    async def script(pilot: Pilot) -> None:
+        app = pilot.app
+        await pick_model(pilot, registered)
+        await send(pilot, "hello")
+        assert "error" in shown(app)[-1] and "HTTP 500" in shown(app)[-1]
+        assert server.error_message in shown(app)[-1]
+        await pilot.pause(0.1)
+        toasts = [str(toast.render()) for toast in app.screen.query("Toast")]
+        assert any(server.error_message in toast for toast in toasts), toasts
+        server.status = 200
+        await send(pilot, "again")
+        assert shown(app)[-1].rstrip().endswith("Alfama is lovely.")
+
+    drive(ChatApp(data), script, notifications=True)
+    with data.store.read_session():
+        failed = Message.get(Message.status == "error")
+    assert failed.model == registered and "HTTP 500" in failed.error and failed.content == ""
+    assert [m.content for m in rows(data)][-2:] == ["again", "Alfama is lovely."]
+
+
+def test_reopening_the_app_keeps_the_model_of_the_conversation(
+    data: ChatData, server: FakeOpenAI, registered: str
+) -> None:
+    async def first(pilot: Pilot) -> None:
+        await pick_model(pilot, registered)
+        await send(pilot, "first")
+
+    drive(ChatApp(data), first)
+
+    async def again(pilot: Pilot) -> None:
+        app = pilot.app
+        assert app.query_one("#model", Select).value == registered
+        await send(pilot, "second")
+        assert shown(app)[-1].startswith(f"assistant · {registered}")
+
+    drive(ChatApp(ChatData.open(data.store.path)), again)
+    assert [r["body"]["messages"][-1]["content"] for r in server.requests] == ["first", "second"]
+    assert [m.model for m in rows(data) if m.role == "assistant"] == [registered, registered]
+
+
+def test_a_conversation_drawn_before_the_registry_answers_keeps_its_model(
+    data: ChatData, server: FakeOpenAI, registered: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localchat.app import ui
+
+    data.set_model(data.new_conversation("Lisbon", registered), registered)
+    drawn = threading.Event()
+    slow = ui.available_models
+
+    def after_the_conversation(s: Any) -> Any:
+        drawn.wait(10)  # the registry answers once the first conversation is on screen
+        return slow(s)
+
+    class Watched(ChatApp):
+        async def _show(self, view: Any, focus: int | None = None) -> None:
+            await super()._show(view, focus)
+            drawn.set()
+
+    monkeypatch.setattr(ui, "available_models", after_the_conversation)
+
+    async def script(pilot: Pilot) -> None:
+        app = pilot.app
+        assert app.query_one("#model", Select).value == registered
+        await send(pilot, "Where should I stay?")
+        assert shown(app)[-1].startswith(f"assistant · {registered}")
+
+    drive(Watched(data), script)
+    assert len(server.requests) == 1
+
+
+def test_the_picker_shows_a_model_name_with_brackets_as_written(
+    data: ChatData, server: FakeOpenAI
+) -> None:
+    with data.store.session() as s:
+        create_model(s, create_service(s, "local", "ollama", base_url=server.base_url).id,
+                     "qwen[q4]")  # fmt: skip
+
+    async def script(pilot: Pilot) -> None:
+        await pick_model(pilot, "local/qwen[q4]")
+        label = pilot.app.query_one("#model", Select).query_one("#label", Static)
+        assert str(label.render()) == "local/qwen[q4]"
+
+    drive(ChatApp(data), script)
+
+
+def test_titles_file_names_and_model_names_are_shown_as_written_never_as_markup(
+    data: ChatData, tmp_path: Path
+) -> None:
+    odd = "[/b] and [red]"  # what an import or a server may well contain
+    notes = tmp_path / "notes [red].txt"
+    notes.write_text("hi", encoding="utf-8")
+    with data.store.session() as s:
+        conv = create_conversation(s, title=f"Tags {odd}", default_model=f"m{odd}")
+        add_message(s, conv.id, "user", "hello")
+        reply = add_message(s, conv.id, "assistant", "hi", model=f"m{odd}")
+        record_response(s, reply.id, f"m{odd}", 1, 1)
+    data.attach(conv.id, notes)
+
+    async def script(pilot: Pilot) -> None:
+        app = pilot.app
+        assert str(app.query_one("#conv-title", Static).render()) == f"Tags {odd}"
+        assert "notes [red].txt" in str(app.query_one("#documents", Static).render())
+        await pilot.press("ctrl+d")
+        await settle(pilot)
+        docs = app.screen.query_one("#docs", OptionList)
+        assert "notes [red].txt" in str(docs.get_option_at_index(0).prompt)
+        await pilot.press("escape")
+        await pilot.press("ctrl+u")
+        await settle(pilot)
+        table = app.screen.query_one("#usage")
+        assert table.get_row_at(0)[1].plain == f"m{odd}"
+        app.screen.dismiss()
+        await settle(pilot)
+
+    drive(ChatApp(data), script)
+
+
+def test_esc_stops_a_reply_while_the_model_is_still_silent(
+    data: ChatData, server: FakeOpenAI, registered: str
+) -> None:
+    server.delay = 3.0  # the model thinks a long time before its first word
+
+    async def script(pilot: Pilot) -> None:
+        await pick_model(pilot, registered)
+        await stop_reply(pilot, "think hard", after_text=False)
+        assert "incomplete" in shown(pilot.app)[-1] and pilot.app.streaming is None
+
+    drive(ChatApp(data), script)
+    assert server.sent == 0  # the reply ended before the server said anything
+    reply, _ = reply_of(data)
+    assert (reply.status, reply.content) == ("incomplete", "")

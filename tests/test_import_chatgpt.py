@@ -14,6 +14,8 @@ from localchat import ValidationError
 from localchat.models import Conversation, Document, Message
 from localchat.portable import detect_format, import_path
 from localchat.portable.chatgpt import message_text
+from localchat.portable.markdown import conversation_markdown
+from localchat.repository import get_current_leaf, list_messages_for_conversation, switch_branch
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "imports" / "chatgpt-sample"
 if not SAMPLES.is_dir():  # the worktree layout: /work/<worktree>/tests -> /work/shared
@@ -184,6 +186,64 @@ def test_every_branch_is_kept_and_the_current_leaf_is_marked(localchat_store, tm
     assert by_node["a3"].model == "o3" and conv.last_message == "answer B ✨"
 
 
+def _branch(store, external_id) -> list[str]:
+    """The node ids of the conversation's current branch, root first."""
+    with store.read_session() as s:
+        conv = Conversation.get(Conversation.external_id == external_id)
+        shown = list_messages_for_conversation(s, conv.id, limit=None, latest=True)
+        return [m.metadata["node_id"] for m in shown]
+
+
+def test_an_imported_conversation_opens_on_chatgpts_current_branch(localchat_store, tmp_path):
+    # a2 is the newest message; ChatGPT's current_node is its sibling a3
+    _import(localchat_store, _write(tmp_path, [_branched()]))
+    assert _branch(localchat_store, "conv-branched") == ["q2", "a3"]
+    with localchat_store.session() as s:  # and the branch rules go on as usual
+        conv, _, _ = _messages(localchat_store, "conv-branched")
+        a1 = Message.get(Message.conversation == conv.id, Message.content == "answer to first")
+        switch_branch(s, a1.id)
+        assert get_current_leaf(s, conv.id).id == a1.id
+
+
+def test_a_markdown_export_of_an_import_is_chatgpts_current_branch(localchat_store, tmp_path):
+    _import(localchat_store, _write(tmp_path, [_branched()]))
+    with localchat_store.read_session() as s:
+        text = conversation_markdown(
+            s, Conversation.get(Conversation.external_id == "conv-branched")
+        )
+    assert "second wording" in text and "answer B ✨" in text and "answer A" not in text
+
+
+@pytest.mark.parametrize("current", ["gone", "client-created-root", None])
+def test_a_current_node_without_an_imported_message_leaves_the_newest_leaf_current(
+    localchat_store, tmp_path, current
+):
+    conv = _branched()
+    conv["current_node"] = current
+    _import(localchat_store, _write(tmp_path, [conv]))
+    assert _branch(localchat_store, "conv-branched") == ["q2", "a2"]
+
+
+def test_a_reimport_keeps_the_branch_the_user_chose_unless_chatgpt_went_on(
+    localchat_store, tmp_path
+):
+    first = _branched()
+    path = _write(tmp_path, [first])
+    _import(localchat_store, path)
+    conv, _, _ = _messages(localchat_store, "conv-branched")
+    with localchat_store.session() as s:
+        a1 = Message.get(Message.conversation == conv.id, Message.content == "answer to first")
+        switch_branch(s, a1.id)
+    _import(localchat_store, path)  # the same export again: nothing changes
+    assert _branch(localchat_store, "conv-branched") == ["q1", "a1"]
+    newer = copy.deepcopy(first)  # the user went on in ChatGPT below a3
+    newer["mapping"]["a3"]["children"] = ["q3"]
+    newer["mapping"]["q3"] = _node("q3", "a3", "user", "one more", 1_700_000_100.0)
+    newer["current_node"] = "q3"
+    _import(localchat_store, _write(tmp_path, [newer], "newer.json"))
+    assert _branch(localchat_store, "conv-branched") == ["q2", "a3", "q3"]
+
+
 def test_reimporting_a_newer_export_adds_only_new_conversations_and_messages(
     localchat_store, tmp_path
 ):
@@ -332,3 +392,4 @@ def test_a_chatgpt_import_into_postgresql_keeps_every_branch(pg_session, tmp_pat
     assert import_path(pg_session, path).added == {}
     a3 = Message.get(Message.content == "answer B ✨")
     assert a3.parent.metadata["node_id"] == "q2" and a3.metadata["current"] is True
+    assert get_current_leaf(pg_session, a3.conversation_id).id == a3.id  # not a2, the newest

@@ -16,12 +16,14 @@ from localchat.factories import Factories
 from localchat.models import ALL_MODELS, Conversation, Document, Message, WebSession
 from localchat.portable import ExportFilter, export_store, import_path
 from localchat.portable.jsonl import MAX_LINE_BYTES
+from localchat.portable.markdown import conversation_markdown
 from localchat.portable.records import FORMAT_VERSION, TABLES
 from localchat.repository import (
     archive_conversation,
     create_web_session,
     log_generation,
     record_response,
+    switch_branch,
 )
 from localchat.schema import MIGRATIONS_DIR
 from localchat.search import search_messages
@@ -332,6 +334,14 @@ HOSTILE = {
         lambda p: _lines(p) + [json.dumps({"type": "spaceship"})],
         "unknown record type",
     ),
+    "a current leaf that is no message": (
+        lambda p: _replace(p, "conversation", current_leaf="00000000-0000-4000-8000-000000000000"),
+        "current_leaf .* is not a message",
+    ),
+    "a current leaf that is not a uuid": (
+        lambda p: _replace(p, "conversation", current_leaf=7),
+        "current_leaf must be a message uuid",
+    ),
     "a lone surrogate": (lambda p: _replace(p, "message", content="\ud800"), "valid Unicode"),
     "a file whose bytes lie": (
         lambda p: _replace(p, "file", data=base64.b64encode(b"x" * 8).decode()),
@@ -427,6 +437,16 @@ def test_cli_markdown_export_writes_one_file_per_conversation(filled, tmp_path, 
     text = next(f for f in files if "Gr" in f.name).read_text(encoding="utf-8")
     # the current branch: the newest message and its ancestors, not the sibling reply
     assert "and then?" in text and "Hi!" in text and "Hello again" not in text
+
+
+def test_a_markdown_export_shows_the_branch_the_user_switched_to(filled, tmp_path):
+    with filled.session() as s:
+        again = Message.get(Message.content == "Hello again")
+        switch_branch(s, again.id)
+    with filled.read_session() as s:
+        conv = Conversation.get(Conversation.id == again.conversation_id)
+        text = conversation_markdown(s, conv)
+    assert "Hello again" in text and "Hi!" not in text and "and then?" not in text
 
 
 def test_export_runs_in_a_read_session_and_never_creates_a_store(tmp_path, capsys):

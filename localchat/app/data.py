@@ -15,16 +15,16 @@ No Textual here: the screens (``ui.py``, ``screens.py``) call these functions
 from worker threads, so this module is the embedding guide in one file. Every
 function that only reads runs in ``store.read_session()`` (a snapshot: it
 never waits for the app's own writes, a streaming reply included); writes are
-short ``store.session()`` blocks; a reply streams through ``stream_reply``,
-each chunk committed on its own, so stopping, a failed call or a crash
-leaves an ``incomplete`` or ``error`` message, never a lost one.
+short ``store.session()`` blocks; a reply streams through
+:func:`localchat.app.llm.reply_into_store`, each chunk committed on its own,
+so stopping, a failed call or a crash leaves an ``incomplete`` or ``error``
+message, never a lost one.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -42,22 +42,19 @@ from ..repository import (
     create_document_with_file,
     get_conversation_by_id,
     get_message_by_id,
-    get_thread,
     list_all_conversations,
     list_documents,
     list_messages_for_conversation,
     list_trash,
     mark_interrupted_replies,
     open_document,
-    record_response,
     restore_conversation,
-    stream_reply,
     switch_branch,
     trash_conversation,
     update_conversation,
 )
 from ..search import search_conversations, search_messages
-from .llm import ChatModel, ModelError
+from .llm import ChatModel, branch_messages, reply_into_store
 from .views import (
     CONTEXT,
     MARKERS,
@@ -77,18 +74,6 @@ __all__ = ["ChatData"]
 def _title(text: str) -> str:
     words = " ".join(text.split())
     return (words[:60] + "…") if len(words) > 60 else (words or "New chat")
-
-
-def _imported_leaf(conv: Any) -> int | None:
-    """An imported conversation the app never moved: the message its source marked as the
-    one last seen (``metadata["current"]``, from ChatGPT's ``current_node``), if any."""
-    if conv.current_leaf_id is not None or conv.external_id is None:
-        return None
-    query = Message.select(Message.id, Message.metadata).where(Message.conversation == conv.id)
-    for mid, meta in query.order_by(Message.id.desc()).tuples().iterator():
-        if isinstance(meta, dict) and meta.get("current") is True:
-            return int(mid)
-    return None
 
 
 def _shown(m: Message) -> bool:
@@ -202,11 +187,7 @@ class ChatData:
             if conv is None:
                 return ConversationView(conv_id, "(deleted)", None, [])
             fetch = None if limit is None else limit + 1
-            leaf = _imported_leaf(conv) if focus is None else None
-            if leaf is not None:  # ChatGPT's current_node: the leaf the user last saw there
-                branch = get_thread(s, leaf, limit=fetch)
-            else:
-                branch = list_messages_for_conversation(s, conv.id, limit=fetch, latest=True)
+            branch = list_messages_for_conversation(s, conv.id, limit=fetch, latest=True)
             if focus is not None and all(m.id != focus for m in branch):
                 branch = list_messages_for_conversation(s, conv.id, limit=None, latest=True)
                 limit = None
@@ -309,56 +290,39 @@ class ChatData:
         parent_id: int | None = None,
         replaces: int | None = None,
         on_start: Callable[[int], None] | None = None,
-        on_chunk: Callable[[int, str], None] | None = None,
+        on_chunk: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
     ) -> ReplyOutcome:
         """Stream the model's reply below ``parent_id`` (or as a new version of ``replaces``).
 
-        The empty reply is committed first (``on_start(id)``), then every chunk
-        (``on_chunk(id, text)`` after it is saved). ``stop`` set: the reply ends
-        ``incomplete`` with what arrived; a :class:`ModelError` ends it ``error``
-        with its text. Token counts go into its response when the model gives them.
+        The model gets the branch up to the message it answers (its last
+        ``CONTEXT`` messages, :func:`~localchat.app.llm.branch_messages`);
+        :func:`~localchat.app.llm.reply_into_store` does the rest: the empty reply
+        is committed first (``on_start(id)``), then every chunk (``on_chunk(text)``
+        after it is saved); ``stop`` set: the reply ends ``incomplete`` with what
+        arrived; a :class:`ModelError` ends it ``error`` with its text; token
+        counts go into its response when the model gives them.
         """
         with self.store.read_session() as s:
             below = parent_id
-            if replaces is not None:
+            if replaces is not None:  # the question it answers again (stream_reply checks it)
                 replaced = get_message_by_id(s, replaces)
                 below = replaced.parent_id if replaced is not None else None
-            thread = get_thread(s, below, limit=CONTEXT) if below is not None else []
-        prompt = [{"role": m.role, "content": m.content} for m in thread if _shown(m)]
-        started = time.monotonic()
-        stream = stream_reply(
-            self.store, conv_id, parent_id=parent_id, replaces=replaces, model=model.key
+            prompt = branch_messages(s, conv_id, CONTEXT, leaf_id=below) if below else []
+        reply_id = reply_into_store(
+            self.store,
+            conv_id,
+            model,
+            prompt,
+            parent_id=parent_id,
+            replaces=replaces,
+            on_start=on_start,
+            on_chunk=on_chunk,
+            stop=stop,
         )
-        if on_start is not None:
-            on_start(stream.id)
-        chunks = iter(model.stream(prompt))
-        try:
-            with stream:
-                for chunk in chunks:
-                    stream.append(chunk)
-                    if on_chunk is not None:
-                        on_chunk(stream.id, chunk)
-                    if stop is not None and stop.is_set():
-                        stream.stop()
-                        break
-        except ModelError as exc:
-            return ReplyOutcome(stream.id, "error", str(exc))
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        if stream.status == "complete" and model.usage:
-            with self.store.session() as s:
-                record_response(
-                    s,
-                    stream.id,
-                    model.key,
-                    model.usage.get("prompt_tokens"),
-                    model.usage.get("completion_tokens"),
-                    completion_time_ms=int((time.monotonic() - started) * 1000),
-                )
-        return ReplyOutcome(stream.id, stream.status)
+        with self.store.read_session() as s:
+            reply: Any = get_message_by_id(s, reply_id)
+            return ReplyOutcome(reply_id, reply.status, reply.error)
 
     # -- search --------------------------------------------------------------------------
 

@@ -220,15 +220,19 @@ def branch_messages(
     """The conversation's current branch (its last ``limit`` messages) as OpenAI-style
     dicts, oldest first: what to send a model. With ``leaf_id``, the branch ending at
     that message instead (a regeneration sends the branch up to the question it
-    answers again: ``leaf_id=reply.parent_id``). Failed replies (status ``error``) and
-    empty messages are left out."""
+    answers again: ``leaf_id=reply.parent_id``). Failed replies (status ``error``),
+    empty messages and those an import marked hidden (``metadata["hidden"]``: ChatGPT's
+    scaffolding, never shown) are left out."""
     if leaf_id is None:
         shown = list_messages_for_conversation(s, conversation_id, limit=limit, latest=True)
     else:
         shown = get_thread(s, leaf_id, limit=limit)
-    return [
-        {"role": m.role, "content": m.content} for m in shown if m.status != "error" and m.content
-    ]
+    return [{"role": m.role, "content": m.content} for m in shown if _sent(m)]
+
+
+def _sent(m: Any) -> bool:
+    hidden = isinstance(m.metadata, dict) and m.metadata.get("hidden")
+    return m.status != "error" and bool(m.content) and not hidden
 
 
 _POLL = 0.05  # seconds between looks at ``stop`` while the model is silent
@@ -289,15 +293,18 @@ def reply_into_store(
     *,
     parent_id: int | str | None = None,
     replaces: int | str | None = None,
+    on_start: Callable[[int], None] | None = None,
     on_chunk: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
 ) -> int:
     """Stream ``model``'s reply to ``messages`` into a new assistant message; its id.
 
     The reply goes under ``parent_id`` (else the conversation's current leaf),
-    or is a new version of ``replaces`` (a regeneration). Each chunk is saved in
-    its own transaction (:func:`~localchat.repository.stream_reply`), then
-    ``on_chunk(text)`` is called (a UI shows it). The reply ends:
+    or is a new version of ``replaces`` (a regeneration). The empty reply
+    (status ``streaming``) is committed first and ``on_start(id)`` called (a UI
+    draws it), then each chunk is saved in its own transaction
+    (:func:`~localchat.repository.stream_reply`) and ``on_chunk(text)`` called
+    (a UI shows it). The reply ends:
 
     * ``complete``, with the token counts the model reported (``record_response``:
       ``model_used`` = ``model.key``, and the time the call took);
@@ -315,6 +322,8 @@ def reply_into_store(
     with stream_reply(
         store, conversation_id, parent_id=parent_id, replaces=replaces, model=model.key
     ) as reply:
+        if on_start is not None:
+            on_start(reply.id)
         for kind, value in _pumped(model, messages, stop):
             if kind == "chunk":
                 reply.append(value)

@@ -109,7 +109,7 @@ class SearchScreen(_Modal):
         try:
             results = self.data.search(query)
         except LocalchatError as exc:  # a query over a bound: say so
-            self.app.call_from_thread(self.query_one("#count", Label).update, str(exc))
+            self.app.call_from_thread(self.query_one("#count", Label).update, Text(str(exc)))
             return
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._fill, results)
@@ -148,7 +148,7 @@ class DocumentsScreen(_Modal):
 
     @staticmethod
     def _option(d: DocumentRow) -> Option:
-        return Option(f"{d.filename}  ({d.size or 0} bytes, {d.mime_type or '?'})")
+        return Option(Text(f"{d.filename}  ({d.size or 0} bytes, {d.mime_type or '?'})"))
 
     @on(Input.Submitted, "#attach")
     def _attach_path(self, event: Input.Submitted) -> None:
@@ -160,7 +160,7 @@ class DocumentsScreen(_Modal):
         try:
             doc = self.data.attach(self.conv_id, path)
         except LocalchatError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
         self.app.call_from_thread(self._attached, doc)
 
@@ -207,10 +207,10 @@ class UsageScreen(_Modal):
     @work(thread=True, exit_on_error=False)
     def load(self) -> None:
         report = self.data.usage("day")
-        rows = [
+        rows: list[tuple[Any, ...]] = [
             (
                 r["period"],
-                r["model"] or "?",
+                Text(r["model"] or "?"),  # a model's name is never read as markup
                 r["messages"],
                 r["tokens_prompt"],
                 r["tokens_completion"],

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, cast
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -40,6 +41,11 @@ from .widgets import Composer, ConversationList, MessageView, sidebar_prompt
 __all__ = ["ChatApp", "run"]
 
 _ASK = "Message (Enter sends, ctrl+j: new line)"
+
+
+def _choices(models: dict[str, ChatModel]) -> list[tuple[Text, str]]:
+    """The picker's options: each model's key, shown as written (never read as markup)."""
+    return [(Text(key), key) for key in models]
 
 
 class ChatApp(App[None]):
@@ -81,6 +87,7 @@ class ChatApp(App[None]):
         self.data = data
         self.models: dict[str, ChatModel] = {m.key: m for m in (models or [EchoModel()])}
         self.model_key = next(iter(self.models), ECHO)
+        self.registry_read = False  # the registry's models are in ``models`` (load_models)
         self.view: ConversationView | None = None  # the open conversation
         self.drawn: int | None = None  # the conversation whose messages are mounted
         self.sidebar_rows: list[SidebarRow] = []
@@ -102,7 +109,7 @@ class ChatApp(App[None]):
             with Vertical(id="main"):
                 with Horizontal(id="conv-header"):
                     yield Label("No conversation: type below to start one", id="conv-title")
-                    yield Select([(k, k) for k in self.models], allow_blank=False, id="model")
+                    yield Select(_choices(self.models), allow_blank=False, id="model")
                 yield Label("", id="documents")
                 yield VerticalScroll(id="messages")
                 yield Composer(placeholder=_ASK, id="composer")
@@ -131,14 +138,22 @@ class ChatApp(App[None]):
         self.call_from_thread(self._add_models, found)
 
     def _add_models(self, found: list[ChatModel]) -> None:
-        new = [m for m in found if m.key not in self.models]
-        if not new:
-            return
-        self.models.update({m.key: m for m in new})
-        select = self.query_one("#model", Select)
+        self.models.update({m.key: m for m in found if m.key not in self.models})
+        self.registry_read = True
         with self.prevent(Select.Changed):
-            select.set_options([(k, k) for k in self.models])
-            select.value = self.model_key
+            self.query_one("#model", Select).set_options(_choices(self.models))
+        self._show_model()
+
+    def _show_model(self) -> None:
+        """The header's picker shows the model a reply would use: the open conversation's.
+        A key the registry does not know (any more) answers with the echo model
+        (``model_for``), so once the registry is read the picker says echo for it."""
+        if self.model_key not in self.models:
+            if not self.registry_read:
+                return  # the registry may still name it
+            self.model_key = ECHO
+        with self.prevent(Select.Changed):
+            self.query_one("#model", Select).value = self.model_key
 
     def load_sidebar(self, reset: bool = False, open_first: bool = False) -> None:
         """Load the sidebar's first page again (``reset``) or its next one."""
@@ -200,15 +215,13 @@ class ChatApp(App[None]):
 
     async def _show(self, view: ConversationView, focus: int | None = None) -> None:
         self.view = view
-        self.query_one("#conv-title", Label).update(
-            view.title + ("  " + " ".join(f"#{t}" for t in view.tags) if view.tags else "")
-        )
+        tags = "  " + " ".join(f"#{t}" for t in view.tags) if view.tags else ""
+        self.query_one("#conv-title", Label).update(Text(view.title + tags))  # never markup
         docs = ", ".join(d.filename for d in view.documents)
-        self.query_one("#documents", Label).update(f"documents: {docs}" if docs else "")
-        if view.model in self.models:
+        self.query_one("#documents", Label).update(Text(f"documents: {docs}" if docs else ""))
+        if view.model:  # the model it was last used with (its default_model)
             self.model_key = view.model
-            with self.prevent(Select.Changed):
-                self.query_one("#model", Select).value = view.model
+            self._show_model()
         box = self.query_one("#messages", VerticalScroll)
         widgets: list[Static] = []
         if view.older:
@@ -257,7 +270,7 @@ class ChatApp(App[None]):
                     model = model_for(s, key)  # the echo model for a key it does not know
             conv_id = self._answer(model, conv_id, text, edit_of, replaces, below)
         except LocalchatError as exc:  # the store said no (busy, full, read-only): say so
-            self.call_from_thread(self.notify, str(exc), severity="error")
+            self.call_from_thread(self.notify, str(exc), severity="error", markup=False)
         finally:
             self.call_from_thread(self._finished)
         if conv_id is not None:
@@ -282,14 +295,15 @@ class ChatApp(App[None]):
             if new_conv:
                 self.call_from_thread(self.load_sidebar, reset=True)
         assert conv_id is not None
-        shown = conv_id
+        shown, reply = conv_id, [0]
 
         def started(reply_id: int) -> None:
+            reply[0] = reply_id
             view = self.data.conversation(shown)
             self.call_from_thread(cast(Any, self._started), view, reply_id)
 
-        def chunk(reply_id: int, piece: str) -> None:
-            self.call_from_thread(self._chunk, reply_id, piece)
+        def chunk(piece: str) -> None:
+            self.call_from_thread(self._chunk, reply[0], piece)
 
         outcome = self.data.reply(
             conv_id,
@@ -301,7 +315,9 @@ class ChatApp(App[None]):
             stop=self._stop,
         )
         if outcome.status == "error":
-            self.call_from_thread(self.notify, outcome.error or "error", severity="error")
+            self.call_from_thread(
+                self.notify, outcome.error or "error", severity="error", markup=False
+            )
         return conv_id
 
     def _replied(self, conv_id: int) -> None:
@@ -333,7 +349,8 @@ class ChatApp(App[None]):
         stays up. Every worker is declared with ``exit_on_error=False``."""
         if event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.notify(f"{type(error).__name__}: {error}", severity="error", timeout=10)
+            text = f"{type(error).__name__}: {error}"
+            self.notify(text, severity="error", timeout=10, markup=False)
             self.failures.append(error)
             if event.worker.group == "reply":
                 self._finished()

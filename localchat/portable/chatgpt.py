@@ -10,7 +10,10 @@ Each conversation becomes a localchat conversation whose ``external_id`` is
 the ChatGPT conversation id; every node of its ``mapping`` that has a message
 becomes a message under the nearest ancestor that has one, so every branch is
 kept. Uuids are derived from the ChatGPT ids (uuid5), so importing a newer
-export of the same account adds only the new conversations and messages.
+export of the same account adds only the new conversations and messages. The
+message of ``current_node`` becomes the conversation's current leaf when the
+import adds it: the conversation opens on ChatGPT's current branch (else on
+its newest message, as any import).
 
 What each message keeps: ``role`` (author role), ``content`` (the text of its
 content type: text parts, code, tool output, custom instructions, thoughts...;
@@ -386,7 +389,8 @@ def _conversation(
             if isinstance(att, dict) and isinstance(att.get("id"), str):
                 documents.append((_attachment(att, cid, uid, conv_uuid, at), src.find(att["id"])))
     slug = conv.get("default_model_slug")
-    record = {
+    current = conv.get("current_node")
+    record: dict[str, Any] = {
         "type": "conversation",
         "uuid": conv_uuid,
         "external_id": cid,
@@ -397,6 +401,8 @@ def _conversation(
         "created_at": created.isoformat(),
         "updated_at": updated.isoformat(),
     }
+    if isinstance(current, str) and current in times:  # an imported message: it opens there
+        record["current_leaf"] = _uid(cid, current)
     return record, messages, documents
 
 

@@ -27,6 +27,11 @@ store as it was.
 * A document's bytes come as ``file`` records before it; they are spooled to a
   temporary folder, checked against their sha256 and stored through
   ``create_document_with_file`` (the store's own folder, deduplicated).
+* A conversation record may name its current leaf, ``"current_leaf": <message
+  uuid>`` (ChatGPT's ``current_node``): when the import adds that message, it
+  becomes the conversation's current leaf (a new conversation opens on that
+  branch; one the source went on with moves to it). A message the store
+  already had moves nothing, so importing twice keeps the branch the user chose.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ _CHOICES = {
     ("audit_log", "status"): AUDIT_STATUSES,
 }
 _EXTRA_KEYS = {"type", "file"}
+#: Keys a record of one type may carry beside its columns.
+_RECORD_KEYS = {"conversation": {"current_leaf"}}
 #: SQLite triggers on ``message`` that an import sets aside and replays in bulk.
 _MESSAGE_TRIGGERS = ("message_fts_ai", "message_bumps_conversation")
 _INT64 = 2**63
@@ -156,6 +163,9 @@ class Loader:
         self.seen = 0
         self.tmp = tempfile.TemporaryDirectory(prefix="localchat-import-")
         self.files: dict[str, _Spooled] = {}
+        self.leaves: dict[str, str] = {}  # current_leaf uuids (hex) not seen yet -> where named
+        self.wanted: set[str] = set()  # every current_leaf uuid (hex)
+        self.new_leaves: dict[int, int] = {}  # conversation id -> its new current leaf
         self.triggers = self._set_triggers_aside()
 
     # -- intake ------------------------------------------------------------
@@ -201,6 +211,7 @@ class Loader:
                     )
             self._restore_triggers()
             self._bump_conversations()
+            self._move_leaves()
         finally:
             self.close()
         return LoadReport(dict(self.added), dict(self.skipped))
@@ -263,7 +274,7 @@ class Loader:
         fields = _FIELDS.get(spec.kind)
         if fields is None:
             fields = _FIELDS[spec.kind] = {f.name: (f, *_kind_of(spec, f)) for f in spec.fields}
-        unknown = record.keys() - fields.keys() - _EXTRA_KEYS
+        unknown = record.keys() - fields.keys() - _EXTRA_KEYS - _RECORD_KEYS.get(spec.kind, set())
         if unknown:
             raise ValidationError(
                 f"{where}: {spec.kind} has no column(s) {', '.join(sorted(unknown))}."
@@ -322,7 +333,12 @@ class Loader:
             for _, row, _ in rows:
                 row["user"] = self.owner_id
         self._resolve_foreign(spec, rows)
+        if spec.kind == "conversation":
+            self._want_leaves(rows)
         fresh = self._without_existing(spec, rows)
+        if spec.kind == "message" and self.leaves:
+            for _, row, _ in rows:
+                self.leaves.pop(row["uuid"], None)  # in the import (added or already stored)
         if not fresh:
             return
         if spec.kind == "document":
@@ -337,9 +353,44 @@ class Loader:
                 if row["conversation"] not in self.new_conversations:
                     self.touched.add(row["conversation"])
         self._insert(spec, fresh, ids)
+        if spec.kind == "message" and self.wanted:
+            for (_, row, _), mid in zip(fresh, ids, strict=True):
+                if row["uuid"] in self.wanted:
+                    self.new_leaves[row["conversation"]] = mid
         if spec.kind == "conversation":
             self.new_conversations.update(ids)
         self.added[spec.kind] += len(fresh)
+
+    def _want_leaves(self, rows: list[tuple[str, dict[str, Any], Any]]) -> None:
+        """Note the ``current_leaf`` each conversation record names (see the module doc)."""
+        for where, _, rec in rows:
+            leaf = rec.get("current_leaf")
+            if leaf is None:
+                continue
+            digits = _uuid_hex(leaf) if isinstance(leaf, str) else None
+            if digits is None:
+                raise ValidationError(
+                    f"{where}: conversation current_leaf must be a message uuid, got {leaf!r}."
+                )
+            self.leaves[digits] = where
+            self.wanted.add(digits)
+
+    def _move_leaves(self) -> None:
+        """Every ``current_leaf`` named a message of the import; those it added become their
+        conversation's current leaf."""
+        if self.leaves:
+            digits, where = next(iter(self.leaves.items()))
+            raise ValidationError(
+                f"{where}: conversation current_leaf {_uuid.UUID(digits)} is not a message "
+                "of the import."
+            )
+        columns = {c.name for c in self.db.get_columns("conversation")} if self.new_leaves else ()
+        if "current_leaf_id" in columns:  # a store from migration 0008 on
+            self.db.cursor().executemany(
+                f'UPDATE "conversation" SET "current_leaf_id" = {self.db.param} '
+                f'WHERE "id" = {self.db.param}',
+                [(leaf, cid) for cid, leaf in self.new_leaves.items()],
+            )
 
     def _resolve_foreign(
         self, spec: TableSpec, rows: list[tuple[str, dict[str, Any], Any]]

@@ -9,10 +9,10 @@
         export_markdown(s, "/tmp/example-md")        # -> number of files written
 
 Each file is ``<date>-<title>-<uuid prefix>.md``: the title, the dates and the
-model, then every message of the current branch (root to leaf) under its role.
-The current branch ends at the message an importer marked as the one the user
-last saw (``metadata["current"]``, from ChatGPT's ``current_node``), else at
-the newest message. Messages marked hidden (``metadata["hidden"]``: ChatGPT's
+model, then every message of the current branch (root to leaf) under its role:
+the branch a chat window shows, ending at the conversation's current leaf
+(``get_current_leaf``: where the user last moved it; ChatGPT's ``current_node``
+for an import; else the newest message). Messages marked hidden (``metadata["hidden"]``: ChatGPT's
 hidden system and tool messages) and empty ones (placeholders) are left out. Files are written 0600.
 """
 
@@ -25,20 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ..database import Session
-from ..models import Conversation, Message
-from ..repository import get_thread
+from ..models import Conversation
+from ..repository import get_current_leaf, get_thread
 from .exporter import ExportFilter, conversation_where
 
 __all__ = ["export_markdown", "conversation_markdown"]
-
-
-def _leaf(conv_id: int) -> Message | None:
-    newest = (Message.created_at.desc(), Message.id.desc())
-    query = Message.select().where(Message.conversation == conv_id)
-    for message in query.order_by(*newest).iterator():
-        if isinstance(message.metadata, dict) and message.metadata.get("current") is True:
-            return message
-    return query.order_by(*newest).first()
 
 
 def conversation_markdown(s: Session, conv: Conversation) -> str:
@@ -51,7 +42,7 @@ def conversation_markdown(s: Session, conv: Conversation) -> str:
     if conv.status != "active":
         lines.append(f"- status: {conv.status}")
     lines.append(f"- id: {conv.uuid}")
-    leaf = _leaf(conv.id)
+    leaf = get_current_leaf(s, conv.id)
     for message in get_thread(s, leaf.id) if leaf is not None else []:
         meta: Any = message.metadata
         if (isinstance(meta, dict) and meta.get("hidden") is True) or not message.content.strip():

@@ -105,7 +105,8 @@ _BY_TYPE = {spec.kind: spec for spec in TABLES}
 
 
 #: Columns no record carries: ``id``, and ``current_leaf_id`` (a message's row id,
-#: meaningless in another store; an imported conversation opens on its latest message).
+#: meaningless in another store; a conversation record may name its leaf by uuid instead,
+#: ``current_leaf``: see :mod:`localchat.portable.loader`).
 _NOT_CARRIED = ("id", "current_leaf_id")
 #: What a record that leaves out a NOT NULL column with only an SQL default gets
 #: (columns added after a record format was written).
