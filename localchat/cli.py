@@ -576,7 +576,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vacuum", action="store_true", help="then give free pages back")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = add("chat", cmd_chat, "the terminal chat client (needs: pip install 'localchat[app]')")
-    p.add_argument("--app-name", dest="app", metavar="NAME", help="the same as --app")
+    p.add_argument(
+        "--app-name",
+        dest="app",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="the same as --app",
+    )
     # Feature commands register here.
     return parser
 

@@ -635,6 +635,23 @@ def test_localchat_chat_opens_the_store_it_is_given(monkeypatch, tmp_path, optio
     assert opened == [(str(tmp_path / "x.db"), "my-chat-app")]
 
 
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["chat"], (None, "localchat")),  # the README's `localchat chat`: the per-user store
+        (["--app", "my-chat-app", "chat"], (None, "my-chat-app")),
+        (["chat", "--app-name", "other"], (None, "other")),
+    ],
+)
+def test_localchat_chat_without_options_opens_the_per_user_store(monkeypatch, argv, expected):
+    from localchat.cli import main
+
+    opened = []
+    monkeypatch.setattr("localchat.app.ui.run", lambda db, app: opened.append((db, app)) or 0)
+    assert main(argv) == 0
+    assert opened == [expected]
+
+
 def test_the_code_in_an_answer_stands_out_and_a_question_is_shown_as_typed(
     data: ChatData,
 ) -> None:
