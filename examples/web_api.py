@@ -314,6 +314,9 @@ def __getattr__(name: str) -> Any:
 
 
 if __name__ == "__main__":
-    import uvicorn  # not a dependency of the example's tests
+    try:
+        import uvicorn  # a server to run it; not needed by the example's tests
+    except ImportError:
+        sys.exit("serving the example needs an ASGI server: pip install uvicorn")
 
     uvicorn.run(create_app(sys.argv[1] if len(sys.argv) > 1 else None), port=8000)
