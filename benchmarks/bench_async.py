@@ -11,6 +11,9 @@ and W4 a user's 20 latest conversations, both in read sessions. Sync and
 async calls alternate in rounds so outside load hits both alike (the sync
 calls run in the loop's thread, blocking it, which costs them nothing).
 Reported: medians and p95 in ms and the ratio async/sync (target: <= 1.5x).
+Then the same calls inside one open session each way (a request that makes
+several calls pays a session's ``BEGIN``/``COMMIT`` once): the cost of the
+call itself.
 Then 50 tasks append at once while a 5 ms ticker runs: wall time and the
 loop's longest stall.
 """
@@ -72,16 +75,20 @@ def _async_calls(path: Path) -> dict[str, Callable[[int], Awaitable[Any]]]:
     return {"W1": w1, "W3": w3, "W4": w4}
 
 
-async def measure(
-    path: Path, n_conversations: int, calls: int, rounds: int = 10
-) -> dict[str, dict[str, dict[str, float]]]:
-    """Medians/p95 (ms) per workload for sync and async calls, interleaved in rounds."""
+def _keys(n_conversations: int, calls: int) -> dict[str, list[int]]:
     rng = random.Random(data.SEED)
-    keys = {
+    return {
         "W1": [rng.randint(1, n_conversations) for _ in range(calls)],
         "W3": [rng.randint(1, n_conversations) for _ in range(calls)],
         "W4": [rng.randint(1, data.N_USERS) for _ in range(calls)],
     }
+
+
+async def measure(
+    path: Path, n_conversations: int, calls: int, rounds: int = 10
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Medians/p95 (ms) per workload for sync and async calls, interleaved in rounds."""
+    keys = _keys(n_conversations, calls)
     sync, aio = _sync_calls(path), _async_calls(path)
     await aio["W3"](1)  # pools open, the store checked: not timed
     await aio["W1"](1)
@@ -106,6 +113,60 @@ async def measure(
                         await aio[w](key)
                         out.append(clock() - t0)
     return {way: {w: summarize(v) for w, v in by.items()} for way, by in samples.items()}
+
+
+async def measure_in_session(
+    path: Path, n_conversations: int, calls: int, rounds: int = 10
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Like :func:`measure`, each call timed alone inside one open session per batch."""
+    from localchat import aio, get_session
+    from localchat.repository import (
+        add_message,
+        list_conversations_for_user,
+        list_messages_for_conversation,
+    )
+
+    calls_of = {
+        "W1": (add_message, aio.add_message, ("user", "in-session message"), {}, False),
+        "W3": (list_messages_for_conversation, aio.list_messages_for_conversation, (),
+               {"limit": 50, "latest": True}, True),
+        "W4": (list_conversations_for_user, aio.list_conversations_for_user, (),
+               {"limit": 20}, True),
+    }  # fmt: skip
+    keys = _keys(n_conversations, calls)
+    clock = time.perf_counter
+    samples: dict[str, dict[str, list[float]]] = {
+        "sync": {w: [] for w in keys},
+        "async": {w: [] for w in keys},
+    }
+    for r in range(rounds):
+        for w, ks in keys.items():
+            sync_fn, async_fn, args, kwargs, readonly = calls_of[w]
+            batch = ks[r::rounds]
+            for first in ("sync", "async") if r % 2 else ("async", "sync"):
+                out = samples[first][w]
+                if first == "sync":
+                    with get_session(path, readonly=readonly) as s:
+                        for key in batch:
+                            t0 = clock()
+                            sync_fn(s, key, *args, **kwargs)
+                            out.append(clock() - t0)
+                else:
+                    async with aio.aio_session(path, readonly=readonly) as s:
+                        for key in batch:
+                            t0 = clock()
+                            await async_fn(s, key, *args, **kwargs)
+                            out.append(clock() - t0)
+    return {way: {w: summarize(v) for w, v in by.items()} for way, by in samples.items()}
+
+
+def _report(results: dict[str, dict[str, dict[str, float]]]) -> None:
+    for w in ("W1", "W3", "W4"):
+        s, a = results["sync"][w], results["async"][w]
+        ratio = a["median"] / s["median"]
+        verdict = f"target <= {TARGET}x: {'met' if ratio <= TARGET else 'missed'}"
+        print(f"  {w}: sync {s['median']:.3f} ({s['p95']:.3f}), async {a['median']:.3f} "
+              f"({a['p95']:.3f}); async/sync {ratio:.2f}x ({verdict})")  # fmt: skip
 
 
 async def concurrent_writers(path: Path, tasks: int, n_conversations: int) -> dict[str, float]:
@@ -136,12 +197,9 @@ async def _run(args: argparse.Namespace, path: Path) -> int:
     results = await measure(path, args.conversations, args.calls, args.rounds)
     print(f"{args.conversations:,} conversations x {args.per_conversation} messages, "
           f"{args.calls:,} calls per workload and way, medians (p95) in ms:")  # fmt: skip
-    for w in ("W1", "W3", "W4"):
-        s, a = results["sync"][w], results["async"][w]
-        ratio = a["median"] / s["median"]
-        verdict = f"target <= {TARGET}x: {'met' if ratio <= TARGET else 'missed'}"
-        print(f"  {w}: sync {s['median']:.3f} ({s['p95']:.3f}), async {a['median']:.3f} "
-              f"({a['p95']:.3f}); async/sync {ratio:.2f}x ({verdict})")  # fmt: skip
+    _report(results)
+    print("the same calls inside one open session each way (the call alone):")
+    _report(await measure_in_session(path, args.conversations, args.calls, args.rounds))
     burst = await concurrent_writers(path, args.tasks, args.conversations)
     print(f"{args.tasks} tasks appending at once: {burst['wall_ms']:.1f} ms in all, "
           f"longest event-loop stall {burst['max_gap_ms']:.1f} ms (5 ms ticker)")  # fmt: skip

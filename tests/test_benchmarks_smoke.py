@@ -168,5 +168,6 @@ def test_the_async_benchmark_runs_small_and_reports_every_ratio(capsys, tmp_path
                              "--workdir", str(tmp_path)]) == 0  # fmt: skip
     out = capsys.readouterr().out
     for w in ("W1", "W3", "W4"):
-        assert f"  {w}: sync " in out and "async/sync" in out
+        assert out.count(f"  {w}: sync ") == 2 and "async/sync" in out
+    assert "inside one open session" in out
     assert "10 tasks appending at once" in out and "event-loop stall" in out
