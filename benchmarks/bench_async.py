@@ -84,35 +84,50 @@ def _keys(n_conversations: int, calls: int) -> dict[str, list[int]]:
     }
 
 
-async def measure(
-    path: Path, n_conversations: int, calls: int, rounds: int = 10
+Samples = dict[str, dict[str, list[float]]]
+
+
+async def _interleaved(
+    keys: dict[str, list[int]],
+    rounds: int,
+    sync_batch: Callable[[str, list[int], list[float]], None],
+    async_batch: Callable[[str, list[int], list[float]], Awaitable[None]],
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """Medians/p95 (ms) per workload for sync and async calls, interleaved in rounds."""
-    keys = _keys(n_conversations, calls)
-    sync, aio = _sync_calls(path), _async_calls(path)
-    await aio["W3"](1)  # pools open, the store checked: not timed
-    await aio["W1"](1)
-    clock = time.perf_counter
-    samples: dict[str, dict[str, list[float]]] = {
-        "sync": {w: [] for w in keys},
-        "async": {w: [] for w in keys},
-    }
+    """Medians/p95 (ms) of both ways, batches of each workload alternating sync/async first."""
+    samples: Samples = {"sync": {w: [] for w in keys}, "async": {w: [] for w in keys}}
     for r in range(rounds):
         for w, ks in keys.items():
             batch = ks[r::rounds]
             for first in ("sync", "async") if r % 2 else ("async", "sync"):
-                out = samples[first][w]
                 if first == "sync":
-                    for key in batch:
-                        t0 = clock()
-                        sync[w](key)
-                        out.append(clock() - t0)
+                    sync_batch(w, batch, samples["sync"][w])
                 else:
-                    for key in batch:
-                        t0 = clock()
-                        await aio[w](key)
-                        out.append(clock() - t0)
+                    await async_batch(w, batch, samples["async"][w])
     return {way: {w: summarize(v) for w, v in by.items()} for way, by in samples.items()}
+
+
+async def measure(
+    path: Path, n_conversations: int, calls: int, rounds: int = 10
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Medians/p95 (ms) per workload for sync and async calls, one session per call."""
+    sync, aio = _sync_calls(path), _async_calls(path)
+    await aio["W3"](1)  # pools open, the store checked: not timed
+    await aio["W1"](1)
+    clock = time.perf_counter
+
+    def sync_batch(w: str, batch: list[int], out: list[float]) -> None:
+        for key in batch:
+            t0 = clock()
+            sync[w](key)
+            out.append(clock() - t0)
+
+    async def async_batch(w: str, batch: list[int], out: list[float]) -> None:
+        for key in batch:
+            t0 = clock()
+            await aio[w](key)
+            out.append(clock() - t0)
+
+    return await _interleaved(_keys(n_conversations, calls), rounds, sync_batch, async_batch)
 
 
 async def measure_in_session(
@@ -133,31 +148,25 @@ async def measure_in_session(
         "W4": (list_conversations_for_user, aio.list_conversations_for_user, (),
                {"limit": 20}, True),
     }  # fmt: skip
-    keys = _keys(n_conversations, calls)
     clock = time.perf_counter
-    samples: dict[str, dict[str, list[float]]] = {
-        "sync": {w: [] for w in keys},
-        "async": {w: [] for w in keys},
-    }
-    for r in range(rounds):
-        for w, ks in keys.items():
-            sync_fn, async_fn, args, kwargs, readonly = calls_of[w]
-            batch = ks[r::rounds]
-            for first in ("sync", "async") if r % 2 else ("async", "sync"):
-                out = samples[first][w]
-                if first == "sync":
-                    with get_session(path, readonly=readonly) as s:
-                        for key in batch:
-                            t0 = clock()
-                            sync_fn(s, key, *args, **kwargs)
-                            out.append(clock() - t0)
-                else:
-                    async with aio.aio_session(path, readonly=readonly) as s:
-                        for key in batch:
-                            t0 = clock()
-                            await async_fn(s, key, *args, **kwargs)
-                            out.append(clock() - t0)
-    return {way: {w: summarize(v) for w, v in by.items()} for way, by in samples.items()}
+
+    def sync_batch(w: str, batch: list[int], out: list[float]) -> None:
+        fn, _, args, kwargs, readonly = calls_of[w]
+        with get_session(path, readonly=readonly) as s:
+            for key in batch:
+                t0 = clock()
+                fn(s, key, *args, **kwargs)
+                out.append(clock() - t0)
+
+    async def async_batch(w: str, batch: list[int], out: list[float]) -> None:
+        _, fn, args, kwargs, readonly = calls_of[w]
+        async with aio.aio_session(path, readonly=readonly) as s:
+            for key in batch:
+                t0 = clock()
+                await fn(s, key, *args, **kwargs)
+                out.append(clock() - t0)
+
+    return await _interleaved(_keys(n_conversations, calls), rounds, sync_batch, async_batch)
 
 
 def _report(results: dict[str, dict[str, dict[str, float]]]) -> None:
