@@ -20,7 +20,7 @@ from typing import Any
 
 from ..database import Store
 from ..models import Conversation, Message
-from ..repository.streaming import append_to_reply, finish_reply, start_reply
+from ..repository.streaming import append_to_reply, ending, finish_reply, start_reply
 from .store import AsyncStore, open_async_store
 
 __all__ = ["AsyncReplyStream", "stream_reply"]
@@ -65,12 +65,8 @@ class AsyncReplyStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.status != "streaming":
-            return
-        if exc is None:
-            await self._finish("complete")
-        else:
-            await self.fail(str(exc) or type(exc).__name__)
+        if self.status == "streaming":
+            await self._finish(*ending(exc))
 
 
 async def stream_reply(

@@ -182,12 +182,18 @@ class ReplyStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.status != "streaming":
-            return
-        if exc is None:
-            self._finish("complete")
-        else:
-            self.fail(str(exc) or type(exc).__name__)
+        if self.status == "streaming":
+            self._finish(*ending(exc))
+
+
+def ending(exc: BaseException | None) -> tuple[str, str | None]:
+    """How a reply still streaming ends when its block is left: ``(status, error text)``.
+
+    "complete" when the block ended normally, else "error" with the exception's text.
+    """
+    if exc is None:
+        return "complete", None
+    return "error", str(exc) or type(exc).__name__
 
 
 def stream_reply(
